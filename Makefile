@@ -1,0 +1,39 @@
+# Two commands: `make run` serves the demo site, `make test` runs every test.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+FLASK  := $(BIN)/flask --app crowdfund
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test install translations messages clean
+
+run: install
+	$(FLASK) db upgrade
+	$(FLASK) seed-demo
+	@echo "Serving http://127.0.0.1:5000  (demo logins are listed in README.md)"
+	$(FLASK) serve --host 127.0.0.1 --port 5000
+
+test: install
+	$(BIN)/python scripts/run_tests.py $(ARGS)
+
+install: $(STAMP) translations
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --no-compile --upgrade pip
+	$(BIN)/python -m pip install --quiet --no-compile -e '.[test]'
+	touch $(STAMP)
+
+# Compile the catalogs (.mo files are build output, not committed).
+translations: $(STAMP)
+	$(BIN)/pybabel compile --use-fuzzy -d crowdfund/translations >/dev/null
+
+# After changing UI text: extract, merge into both catalogs, then translate the new entries.
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --omit-header --sort-output \
+	    -o crowdfund/translations/messages.pot .
+	$(BIN)/pybabel update -i crowdfund/translations/messages.pot -d crowdfund/translations --no-location \
+	    --omit-header --no-fuzzy-matching
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

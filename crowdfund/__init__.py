@@ -1,0 +1,124 @@
+"""众筹 Crowdfund: a reward-crowdfunding platform, server-rendered with htmx on top."""
+import logging
+import os
+
+from flask import Flask, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from crowdfund.config import Config
+
+HTMX_VERSION = "2.0.11"
+
+
+def create_app(config=None):
+    """Build the app; `config` (a dict) overrides what the environment says."""
+    app = Flask(__name__, instance_path=os.environ.get("INSTANCE_PATH") or None,
+                instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    settings = Config(app.instance_path)
+    for key, value in (config or {}).items():
+        setattr(settings, key, value)
+    settings.finish(app.instance_path)
+    app.config.from_object(settings)
+    from crowdfund.security import SecureCookiesOverHttps
+
+    app.wsgi_app = SecureCookiesOverHttps(app.wsgi_app)
+    if app.config["TRUSTED_PROXIES"]:
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+    logging.getLogger("crowdfund").setLevel(logging.INFO)
+
+    init_extensions(app)
+    register_blueprints(app)
+    from crowdfund.errors import register_error_handlers
+    from crowdfund.cli import register_cli
+
+    register_error_handlers(app)
+    register_cli(app)
+    register_templating(app)
+    return app
+
+
+def init_extensions(app):
+    """Bind the extensions to this app."""
+    from sqlalchemy import event
+
+    from crowdfund import jobs, models  # noqa: F401 - register models and periodic jobs
+    from crowdfund.extensions import babel, csrf, db, limiter, login_manager, migrate
+    from crowdfund.i18n import select_locale
+    from crowdfund.models.base import render_item
+
+    db.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        with app.app_context():
+            event.listen(db.engine, "connect", _sqlite_pragmas)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"),
+                     render_as_batch=True, compare_type=True, render_item=render_item)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+    login_manager.session_protection = "basic"
+    login_manager.user_loader(_load_user)
+
+
+def _sqlite_pragmas(dbapi_connection, _record):
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def _load_user(identity):
+    """Flask-Login loader: "<id>:<session token>"; a stale token means logged out."""
+    import secrets
+
+    from crowdfund.extensions import db
+    from crowdfund.models import User
+
+    user_id, _, token = (identity or "").partition(":")
+    if not user_id.isdigit() or not token:
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not secrets.compare_digest(user.session_token, token):
+        return None
+    return user
+
+
+def register_blueprints(app):
+    """Mount every blueprint."""
+    from crowdfund.blueprints.account import bp as account_bp
+    from crowdfund.blueprints.admin import bp as admin_bp
+    from crowdfund.blueprints.auth import bp as auth_bp
+    from crowdfund.blueprints.public import bp as public_bp
+
+    for bp in (public_bp, auth_bp, account_bp, admin_bp):
+        app.register_blueprint(bp)
+
+
+def register_templating(app):
+    """Template helpers, filters and the after-request security headers."""
+    from crowdfund.forms import EmptyForm
+    from crowdfund.i18n import LOCALE_NAMES, ROLE_NAMES, format_money, format_when, html_lang, select_locale
+    from crowdfund.security import add_security_headers
+
+    app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.filters["money"] = format_money
+    app.jinja_env.filters["when"] = format_when
+    app.after_request(add_security_headers)
+
+    @app.context_processor
+    def globals_for_templates():
+        return {
+            "empty_form": EmptyForm,
+            "html_lang": html_lang,
+            "current_locale": select_locale,
+            "locale_names": LOCALE_NAMES,
+            "role_names": ROLE_NAMES,
+            "htmx_version": HTMX_VERSION,
+            "icp_number": app.config["ICP_NUMBER"],
+            "here": lambda: request.full_path.rstrip("?"),
+        }

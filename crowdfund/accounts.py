@@ -1,0 +1,146 @@
+"""Accounts: sign-up, credentials, profile and roles."""
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+
+from crowdfund import legal
+from crowdfund.extensions import db
+from crowdfund.models import Role, User, UserRole
+from crowdfund.models.base import utcnow
+from crowdfund.models.user import new_session_token
+
+# OWASP's argon2id floor is 19 MiB with t=2; we stay at or above it.
+hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+# Verified against when the email is unknown, so both failures take the same time.
+_DUMMY_HASH = hasher.hash("not a real password")
+
+PASSWORD_MIN = 8
+PASSWORD_MAX = 128
+
+
+class AccountError(Exception):
+    """Base class of account errors; the message is safe to show."""
+
+
+class EmailTaken(AccountError):
+    """Another account already uses this email."""
+
+
+class InvalidCredentials(AccountError):
+    """Wrong email or wrong password (deliberately not told apart)."""
+
+
+class WrongPassword(AccountError):
+    """The current password given to change it is wrong."""
+
+
+def normalize_email(email):
+    """Emails are compared case-insensitively and without surrounding space."""
+    return email.strip().lower()
+
+
+def find_by_email(email):
+    """The account with this email, or None."""
+    return db.session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+def register(email, display_name, password, *, locale=None):
+    """Create an account that has accepted the current user agreement and privacy policy."""
+    email = normalize_email(email)
+    if find_by_email(email) is not None:
+        raise EmailTaken(email)
+    user = User(
+        email=email,
+        display_name=display_name.strip(),
+        password_hash=hasher.hash(password),
+        locale=locale,
+        terms_version=legal.DOCUMENTS["terms"],
+        privacy_version=legal.DOCUMENTS["privacy"],
+        agreed_at=utcnow(),
+    )
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def authenticate(email, password):
+    """The account for these credentials, or InvalidCredentials."""
+    user = find_by_email(email)
+    try:
+        hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        raise InvalidCredentials() from None
+    if user is None:
+        raise InvalidCredentials()
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
+    user.last_login_at = utcnow()
+    db.session.commit()
+    return user
+
+
+def change_password(user, current_password, new_password):
+    """Set a new password and end every other session of this account."""
+    try:
+        hasher.verify(user.password_hash, current_password)
+    except (VerificationError, InvalidHashError):
+        raise WrongPassword() from None
+    user.password_hash = hasher.hash(new_password)
+    user.session_token = new_session_token()
+    db.session.commit()
+
+
+def update_profile(user, display_name):
+    """Change what others see of the account."""
+    user.display_name = display_name.strip()
+    db.session.commit()
+
+
+def set_locale(user, locale):
+    """Remember the account's preferred language."""
+    user.locale = locale
+    db.session.commit()
+
+
+def grant_role(user, role, granted_by=None):
+    """Give the account a role (idempotent)."""
+    role = Role(role)
+    if role not in user.roles:
+        user.role_rows.append(UserRole(role=role, granted_by_id=granted_by.id if granted_by else None))
+    db.session.commit()
+
+
+def revoke_role(user, role):
+    """Take a role away (idempotent)."""
+    role = Role(role)
+    user.role_rows = [row for row in user.role_rows if row.role != role]
+    db.session.commit()
+
+
+def set_roles(user, roles, changed_by):
+    """Make the account hold exactly these roles."""
+    wanted = {Role(r) for r in roles}
+    for role in wanted - user.roles:
+        user.role_rows.append(UserRole(role=role, granted_by_id=changed_by.id))
+    user.role_rows = [row for row in user.role_rows if row.role in wanted]
+    db.session.commit()
+
+
+def ensure_user(email, display_name, password, roles=()):
+    """Create the account if missing, then make sure it holds the roles; returns (user, created)."""
+    user = find_by_email(email)
+    created = user is None
+    if created:
+        user = register(email, display_name, password)
+    for role in roles:
+        grant_role(user, role)
+    return user, created
+
+
+def list_users(page=1, per_page=50):
+    """Accounts, newest first, for the admin page."""
+    total = db.session.scalar(select(func.count(User.id)))
+    users = db.session.scalars(
+        select(User).order_by(User.id.desc()).limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    return users, total

@@ -1,0 +1,6 @@
+"""A person's own account: profile and password."""
+from flask import Blueprint
+
+bp = Blueprint("account", __name__, url_prefix="/account")
+
+from crowdfund.blueprints.account import routes  # noqa: E402,F401

@@ -1,0 +1,50 @@
+"""Views for administrators."""
+from flask import request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from crowdfund import accounts
+from crowdfund.blueprints.admin import bp
+from crowdfund.blueprints.admin.forms import RolesForm
+from crowdfund.extensions import db
+from crowdfund.htmx import is_htmx, redirect_after_post, render
+from crowdfund.models import Role, User
+from crowdfund.security import role_required
+
+
+def role_forms(users):
+    """One pre-filled roles form per account."""
+    return {user.id: RolesForm(formdata=None, roles=[r.value for r in user.roles]) for user in users}
+
+
+@bp.route("/users")
+@role_required(Role.ADMIN)
+def users():
+    """List accounts with the roles they hold."""
+    page = max(request.args.get("page", 1, type=int), 1)
+    rows, total = accounts.list_users(page)
+    return render("admin/users.html", "user_list", users=rows, total=total, page=page,
+                  forms=role_forms(rows))
+
+
+@bp.route("/users/<int:user_id>/roles", methods=["POST"])
+@role_required(Role.ADMIN)
+def update_roles(user_id):
+    """Grant or take away roles."""
+    user = db.get_or_404(User, user_id)
+    form = RolesForm()
+    error = None
+    if form.validate_on_submit():
+        wanted = set(form.roles.data)
+        if user.id == current_user.id and Role.ADMIN.value not in wanted:
+            error = _("You cannot remove your own administrator role.")
+        else:
+            accounts.set_roles(user, wanted, changed_by=current_user)
+            if not is_htmx():
+                return redirect_after_post(url_for("admin.users"),
+                                           _("Roles of %(name)s saved.", name=user.display_name))
+            form = RolesForm(formdata=None, roles=[r.value for r in user.roles])
+    status = 422 if error or form.errors else 200
+    return render("admin/users.html", "user_row", status=status, user=user, form=form,
+                  forms={user.id: form}, users=[user], total=1, page=1, error=error,
+                  saved=status == 200)

@@ -1,0 +1,47 @@
+"""Forms for signing up and logging in."""
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
+from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length
+
+from crowdfund.accounts import PASSWORD_MAX, PASSWORD_MIN
+
+
+def new_password_fields():
+    """A password and its confirmation, with the length rules of every new password."""
+    password = PasswordField(
+        _l("Password"),
+        validators=[InputRequired(), Length(min=PASSWORD_MIN, max=PASSWORD_MAX,
+                                            message=_l("Use %(min)d to %(max)d characters.",
+                                                       min=PASSWORD_MIN, max=PASSWORD_MAX))],
+        description=_l("At least %(min)d characters.", min=PASSWORD_MIN),
+    )
+    confirm = PasswordField(
+        _l("Repeat password"),
+        validators=[InputRequired(), EqualTo("password", message=_l("The two passwords do not match."))],
+    )
+    return password, confirm
+
+
+class SignupForm(FlaskForm):
+    """Create an account."""
+
+    email = EmailField(_l("Email"), validators=[InputRequired(), Email(message=_l("Enter a valid email address.")),
+                                                Length(max=254)])
+    display_name = StringField(_l("Display name"), validators=[InputRequired(), Length(min=1, max=40)],
+                               description=_l("Shown on your profile and next to your comments."))
+    password, confirm = new_password_fields()
+    accept_terms = BooleanField(
+        _l("I have read and accept the user agreement and the privacy policy"),
+        validators=[DataRequired(message=_l("You need to accept both documents to create an account."))],
+    )
+    next = HiddenField()
+
+
+class LoginForm(FlaskForm):
+    """Log in with email and password."""
+
+    email = EmailField(_l("Email"), validators=[InputRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[InputRequired(), Length(max=PASSWORD_MAX)])
+    remember = BooleanField(_l("Keep me logged in on this device"))
+    next = HiddenField()

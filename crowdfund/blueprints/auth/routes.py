@@ -1,0 +1,70 @@
+"""Views for signing up, logging in and out."""
+from flask import current_app, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+
+from crowdfund import accounts
+from crowdfund.blueprints.auth import bp
+from crowdfund.blueprints.auth.forms import LoginForm, SignupForm
+from crowdfund.extensions import limiter
+from crowdfund.htmx import redirect_after_post, render
+from crowdfund.security import safe_next
+
+
+def start_session(user, remember=False):
+    """Log the user in on a brand-new session (nothing from before login carries over but the language)."""
+    locale = session.get("locale")
+    session.clear()
+    login_user(user, remember=remember)
+    if locale:
+        session["locale"] = locale
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_SIGNUP"], methods=["POST"])
+def signup():
+    """Create an account and log straight in."""
+    form = SignupForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        try:
+            user = accounts.register(form.email.data, form.display_name.data, form.password.data,
+                                     locale=session.get("locale"))
+        except accounts.EmailTaken:
+            form.email.errors.append(_("An account with this email already exists. Log in instead?"))
+        else:
+            start_session(user)
+            return redirect_after_post(safe_next(form.next.data),
+                                       _("Welcome, %(name)s! Your account is ready.", name=user.display_name))
+    status = 422 if form.is_submitted() else 200
+    return render("auth/signup.html", "signup_form", status=status, form=form)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"], methods=["POST"])
+def login():
+    """Log in with email and password."""
+    form = LoginForm(next=request.args.get("next", ""))
+    error = None
+    if form.validate_on_submit():
+        try:
+            user = accounts.authenticate(form.email.data, form.password.data)
+        except accounts.InvalidCredentials:
+            error = _("Email or password is incorrect.")
+        else:
+            start_session(user, remember=form.remember.data)
+            return redirect_after_post(safe_next(form.next.data),
+                                       _("Welcome back, %(name)s.", name=user.display_name))
+    status = 422 if form.is_submitted() else 200
+    return render("auth/login.html", "login_form", status=status, form=form, error=error)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    """End the session."""
+    if current_user.is_authenticated:
+        logout_user()
+    locale = session.get("locale")
+    session.clear()
+    if locale:
+        session["locale"] = locale
+    return redirect_after_post(url_for("public.index"), _("You have logged out."))

@@ -1,0 +1,45 @@
+"""Views anyone can reach."""
+from flask import abort, current_app, jsonify, request, session
+from flask_login import current_user
+
+from crowdfund import accounts, health, legal
+from crowdfund.blueprints.public import bp
+from crowdfund.catalog import category_tree
+from crowdfund.htmx import redirect_after_post, render
+from crowdfund.security import safe_next
+
+
+@bp.route("/")
+def index():
+    """The home page."""
+    return render("public/index.html", categories=category_tree())
+
+
+@bp.route("/legal/<document>")
+def legal_document(document):
+    """The user agreement or the privacy policy."""
+    if document not in legal.DOCUMENTS:
+        abort(404)
+    return render(f"public/legal_{document}.html", version=legal.DOCUMENTS[document])
+
+
+@bp.route("/locale", methods=["POST"])
+def set_locale():
+    """Switch the interface language, remembering it on the account."""
+    locale = request.form.get("locale")
+    if locale not in current_app.config["LANGUAGES"]:
+        abort(400)
+    session["locale"] = locale
+    if current_user.is_authenticated:
+        accounts.set_locale(current_user, locale)
+    return redirect_after_post(safe_next(request.form.get("next")))
+
+
+@bp.route("/healthz")
+def healthz():
+    """Database and Redis status as JSON; 503 when a configured dependency is down."""
+    report = health.check()
+    response = jsonify(report)
+    response.status_code = 200 if report["status"] == "ok" else 503
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,49 @@
+"""Command-line tools: flask --app crowdfund <command>."""
+import click
+from flask import current_app
+
+from crowdfund import accounts
+from crowdfund.models import Role
+
+
+def register_cli(app):
+    """Attach the project's commands to the app."""
+
+    @app.cli.command("create-admin")
+    @click.option("--email", prompt=True)
+    @click.option("--name", "display_name", prompt="Display name")
+    @click.password_option()
+    def create_admin(email, display_name, password):
+        """Create an administrator, or make an existing account one."""
+        if len(password) < accounts.PASSWORD_MIN:
+            raise click.BadParameter(f"use at least {accounts.PASSWORD_MIN} characters", param_hint="password")
+        user, created = accounts.ensure_user(email, display_name, password, roles=[Role.ADMIN])
+        click.echo(f"{'Created' if created else 'Updated'} administrator {user.email}")
+
+    @app.cli.command("seed-demo")
+    def seed_demo():
+        """Load demo accounts and categories (idempotent)."""
+        from crowdfund.demo import seed_demo as run
+
+        result = run()
+        click.echo(f"demo data: {len(result['users'])} users and {result['categories']} categories created")
+
+    @app.cli.command("serve")
+    @click.option("--host", default="127.0.0.1")
+    @click.option("--port", default=5000, type=int)
+    def serve(host, port):
+        """Serve the site with periodic jobs ticking in-process (embedded mode)."""
+        from crowdfund.queueing import EmbeddedTicker
+
+        app = current_app._get_current_object()
+        if not app.config.get("REDIS_URL"):
+            EmbeddedTicker(app).start()
+        app.run(host=host, port=port, use_reloader=False, threaded=True)
+
+    @app.cli.command("tick")
+    def tick():
+        """Run every periodic job that is due, once (for cron in embedded deployments)."""
+        from crowdfund.queueing import run_due
+
+        for name in run_due(current_app._get_current_object()):
+            click.echo(f"ran {name}")

@@ -1,0 +1,89 @@
+"""Configuration read from the environment; see README "Configuration" for every variable."""
+import os
+import secrets
+from pathlib import Path
+
+DEV_KEY_FILE = "secret_key"
+
+
+class ConfigError(RuntimeError):
+    """The configuration is unsafe or incomplete for the chosen environment."""
+
+
+def _bool(name, default=False):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def normalize_database_url(url):
+    """Use psycopg 3 for PostgreSQL URLs however they are spelled."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def dev_secret_key(instance_path):
+    """Read the development key from instance/, creating it once."""
+    path = Path(instance_path) / DEV_KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("dev-" + secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class Config:
+    """Settings shared by every environment, read from the environment at app creation."""
+
+    def __init__(self, instance_path):
+        env = os.environ
+        self.ENV_NAME = env.get("CROWDFUND_ENV", "development")
+        self.SECRET_KEY = env.get("SECRET_KEY") or None
+        self.SQLALCHEMY_DATABASE_URI = normalize_database_url(
+            env.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'crowdfund.sqlite'}"
+        )
+        self.REDIS_URL = env.get("REDIS_URL") or None
+        self.BABEL_DEFAULT_LOCALE = env.get("DEFAULT_LOCALE", "zh_CN")
+        self.BABEL_DEFAULT_TIMEZONE = env.get("DISPLAY_TIMEZONE", "Asia/Shanghai")
+        self.LANGUAGES = ["zh_CN", "en"]
+        self.MAIL_SERVER = env.get("MAIL_SERVER", "localhost")
+        self.MAIL_PORT = int(env.get("MAIL_PORT", "25"))
+        self.MAIL_USERNAME = env.get("MAIL_USERNAME") or None
+        self.MAIL_PASSWORD = env.get("MAIL_PASSWORD") or None
+        self.MAIL_USE_TLS = _bool("MAIL_USE_TLS")
+        self.MAIL_DEFAULT_SENDER = env.get("MAIL_DEFAULT_SENDER", "众筹 Crowdfund <noreply@localhost>")
+        self.ICP_NUMBER = env.get("ICP_NUMBER", "")
+        self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI") or self.REDIS_URL or "memory://"
+        self.RATELIMIT_LOGIN = env.get("RATELIMIT_LOGIN", "10 per minute;60 per hour")
+        self.RATELIMIT_SIGNUP = env.get("RATELIMIT_SIGNUP", "5 per minute;30 per hour")
+        self.TRUSTED_PROXIES = int(env.get("TRUSTED_PROXIES", "0"))
+        self.TICK_SECONDS = int(env.get("TICK_SECONDS", "60"))
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", self.ENV_NAME == "production")
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.REMEMBER_COOKIE_DURATION = 60 * 60 * 24 * 30
+        self.WTF_CSRF_TIME_LIMIT = None
+        self.MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+        if self.SESSION_COOKIE_SECURE:
+            self.PREFERRED_URL_SCHEME = "https"
+
+    def finish(self, instance_path):
+        """Fill in the secret key and refuse unsafe production settings."""
+        if self.ENV_NAME == "production":
+            key = self.SECRET_KEY or ""
+            if len(key) < 32 or key.startswith("dev"):
+                raise ConfigError(
+                    "SECRET_KEY must be set to a random value of at least 32 characters in production"
+                )
+            if self.SQLALCHEMY_DATABASE_URI.startswith("sqlite") and not _bool("ALLOW_SQLITE"):
+                raise ConfigError("DATABASE_URL must point at PostgreSQL or MySQL in production")
+        elif not self.SECRET_KEY:
+            self.SECRET_KEY = dev_secret_key(instance_path)
+        return self

@@ -1,0 +1,61 @@
+"""Friendly error pages: a full page, or a fragment swapped into the message area for htmx."""
+import logging
+
+from flask import request
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from crowdfund.htmx import is_htmx, render
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: (_l("Bad request"), _l("The request could not be understood. Please go back and try again.")),
+    403: (_l("Not allowed"), _l("Your account does not have permission to do that.")),
+    404: (_l("Page not found"), _l("We could not find that page. It may have been moved or removed.")),
+    405: (_l("Not allowed"), _l("That action is not available here.")),
+    413: (_l("Too large"), _l("What you sent is too large.")),
+    422: (_l("Please check your input"), _l("Some of the information you entered needs fixing.")),
+    429: (_l("Too many attempts"), _l("You have tried that too often. Please wait a little and try again.")),
+    500: (_l("Something went wrong"), _l("Something went wrong on our side. It has been logged; please try again shortly.")),
+}
+CSRF_MESSAGE = _l("This form has expired or did not come from this site. Please reload the page and try again.")
+
+
+def error_response(code, detail=None, retry_after=None):
+    """Render the error page (or fragment) for an HTTP status code."""
+    title, message = MESSAGES.get(code, MESSAGES[500] if code >= 500 else MESSAGES[400])
+    response = render("errors/error.html", "error", status=code, code=code, title=title,
+                      message=detail or message)
+    if is_htmx() and code != 422:
+        response.headers["HX-Retarget"] = "#messages"
+        response.headers["HX-Reswap"] = "innerHTML"
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def register_error_handlers(app):
+    """Install handlers so no status ever shows a stack trace."""
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return error_response(400, CSRF_MESSAGE)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error):
+        retry_after = None
+        if error.code == 429:
+            retry_after = getattr(error, "retry_after", None) or 60
+        if error.code in (301, 302, 303, 307, 308):
+            return error
+        return error_response(error.code or 500, retry_after=retry_after)
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        from crowdfund.extensions import db
+
+        db.session.rollback()
+        return error_response(InternalServerError.code)

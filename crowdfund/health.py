@@ -1,0 +1,33 @@
+"""What /healthz reports: can we reach the database and, when configured, Redis."""
+from flask import current_app
+from sqlalchemy import select, text
+
+from crowdfund.extensions import db
+from crowdfund.queueing import redis_connection
+
+
+def check():
+    """A small report; status is "ok" only when every configured dependency answers."""
+    report = {"status": "ok", "database": "ok", "redis": "not configured", "periodic": {}}
+    try:
+        db.session.execute(text("SELECT 1"))
+        from crowdfund.models import PeriodicRun
+
+        report["periodic"] = {
+            row.name: row.last_run_at.isoformat() for row in db.session.scalars(select(PeriodicRun))
+        }
+    except Exception as error:  # any driver error means "down"
+        current_app.logger.warning("health: database unreachable: %s", error)
+        db.session.rollback()
+        report["database"] = "unavailable"
+        report["status"] = "unavailable"
+    connection = redis_connection()
+    if connection is not None:
+        try:
+            connection.ping()
+            report["redis"] = "ok"
+        except Exception as error:
+            current_app.logger.warning("health: redis unreachable: %s", error)
+            report["redis"] = "unavailable"
+            report["status"] = "unavailable"
+    return report

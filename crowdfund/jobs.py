@@ -1,0 +1,8 @@
+"""RQ job functions: thin, safe to run twice, loading what they need by id."""
+from crowdfund.queueing import periodic
+
+
+@periodic(interval=60)
+def heartbeat():
+    """Proves the scheduler is alive; /healthz reports when it last ran."""
+    return "ok"

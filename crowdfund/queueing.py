@@ -1,0 +1,173 @@
+"""Background jobs: RQ on Redis in production, inline when no Redis is configured.
+
+Views, domain code and the CLI call `enqueue()`; they never talk to RQ directly.
+Periodic work is declared once with `@periodic(...)` and driven either by RQ's
+CronScheduler (worker.py) or by the embedded ticker thread (`flask serve`).
+"""
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+from redis import Redis
+from rq import Queue, Retry
+from rq.worker import Worker
+
+from crowdfund.extensions import db
+
+log = logging.getLogger(__name__)
+
+QUEUES = ("payments", "notifications", "default")
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    """A job function run every `interval` seconds on `queue`."""
+
+    func: object
+    interval: int
+    queue: str = "default"
+
+    @property
+    def name(self):
+        return f"{self.func.__module__}.{self.func.__name__}"
+
+
+PERIODIC_JOBS: list[PeriodicJob] = []
+
+
+def periodic(interval, queue="default"):
+    """Register a job function to run every `interval` seconds."""
+
+    def decorator(func):
+        PERIODIC_JOBS.append(PeriodicJob(func, interval, queue))
+        return func
+
+    return decorator
+
+
+def redis_connection(app=None):
+    """A Redis client for the configured REDIS_URL, or None in embedded mode."""
+    app = app or current_app
+    url = app.config.get("REDIS_URL")
+    if not url:
+        return None
+    client = app.extensions.get("crowdfund_redis")
+    if client is None:
+        client = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
+        app.extensions["crowdfund_redis"] = client
+    return client
+
+
+def get_queue(name="default", app=None):
+    """The named RQ queue (None in embedded mode)."""
+    if name not in QUEUES:
+        raise ValueError(f"unknown queue {name!r}")
+    connection = redis_connection(app)
+    return Queue(name, connection=connection) if connection is not None else None
+
+
+def enqueue(func, *args, queue="default", job_id=None, timeout=300, retries=3, **kwargs):
+    """Run `func(*args, **kwargs)` in a worker, or right now when no Redis is configured.
+
+    Returns the RQ job, or the function's result in embedded mode. Inline jobs run in a
+    fresh app context (their own database session), just as they would in a worker.
+    """
+    rq_queue = get_queue(queue)
+    if rq_queue is None:
+        with current_app.app_context():
+            return func(*args, **kwargs)
+    retry = Retry(max=retries, interval=[10, 60, 300][:retries]) if retries else None
+    return rq_queue.enqueue(func, *args, job_id=job_id, job_timeout=timeout, retry=retry, kwargs=kwargs or None)
+
+
+def record_run(name, when=None):
+    """Note that a periodic job finished (for /healthz and the embedded ticker)."""
+    from crowdfund.models import PeriodicRun
+    from crowdfund.models.base import utcnow
+
+    row = db.session.get(PeriodicRun, name) or PeriodicRun(name=name)
+    row.last_run_at = when or utcnow()
+    db.session.add(row)
+    db.session.commit()
+
+
+def run_periodic(name):
+    """Run one registered periodic job by name and record that it ran."""
+    job = next(j for j in PERIODIC_JOBS if j.name == name)
+    result = job.func()
+    record_run(name)
+    return result
+
+
+def run_due(app, now=None):
+    """Run, inline, every periodic job whose interval has passed; returns the names run."""
+    from crowdfund.models import PeriodicRun
+    from crowdfund.models.base import utcnow
+
+    now = now or utcnow()
+    ran = []
+    with app.app_context():
+        last = {row.name: row.last_run_at for row in db.session.scalars(db.select(PeriodicRun))}
+        db.session.remove()
+    for job in PERIODIC_JOBS:
+        previous = last.get(job.name)
+        if previous is not None and now - previous < timedelta(seconds=job.interval):
+            continue
+        with app.app_context():
+            try:
+                run_periodic(job.name)
+                ran.append(job.name)
+            except Exception:
+                log.exception("periodic job %s failed", job.name)
+                db.session.rollback()
+    return ran
+
+
+class EmbeddedTicker(threading.Thread):
+    """Drives periodic jobs inside the web process when there is no Redis (make run)."""
+
+    def __init__(self, app, every=None):
+        super().__init__(name="crowdfund-ticker", daemon=True)
+        self.app = app
+        self.every = every or app.config["TICK_SECONDS"]
+        self.stopped = threading.Event()
+
+    def run(self):
+        while not self.stopped.is_set():
+            run_due(self.app)
+            self.stopped.wait(self.every)
+
+
+def build_cron(app):
+    """An RQ CronScheduler that enqueues every periodic job on its queue."""
+    from rq.cron import CronScheduler
+
+    scheduler = CronScheduler(connection=redis_connection(app), name=f"crowdfund-cron-{time.time_ns()}")
+    for job in PERIODIC_JOBS:
+        scheduler.register(run_periodic, job.queue, args=(job.name,), interval=job.interval, name=job.name)
+    return scheduler
+
+
+class AppWorker(Worker):
+    """An RQ worker that runs each job inside a fresh app context of the given app."""
+
+    app = None
+
+    def perform_job(self, *args, **kwargs):
+        with self.app.app_context():
+            # A forked work horse must not reuse the parent's pooled connections.
+            db.engine.dispose(close=False)
+            try:
+                return super().perform_job(*args, **kwargs)
+            finally:
+                db.session.remove()
+
+
+def make_worker(app, queue_names=QUEUES):
+    """A worker bound to `app`, listening on the named queues in priority order."""
+    connection = redis_connection(app)
+    worker_class = type("CrowdfundWorker", (AppWorker,), {"app": app})
+    return worker_class([Queue(name, connection=connection) for name in queue_names], connection=connection)

@@ -1,0 +1,332 @@
+"""Shared fixtures: app, client, database (PostgreSQL when TEST_DATABASE_URL is set), Redis, browser."""
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CI = os.environ.get("CI") == "true"
+# The app reads its settings from the environment: keep a developer's shell out of the tests.
+for name in ("DATABASE_URL", "REDIS_URL", "CROWDFUND_ENV", "SECRET_KEY", "RATELIMIT_STORAGE_URI",
+             "SESSION_COOKIE_SECURE", "TRUSTED_PROXIES", "DEFAULT_LOCALE"):
+    os.environ.pop(name, None)
+
+from crowdfund import create_app  # noqa: E402
+from crowdfund.extensions import db  # noqa: E402
+
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def unavailable(what, how):
+    """Skip with an install hint outside CI; under CI a missing service is a failure."""
+    if CI:
+        pytest.fail(f"{what} is required under CI ({how})")
+    pytest.skip(f"{what} not available — {how}")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    """A fresh, migrated database for this run: PostgreSQL if TEST_DATABASE_URL is set, else SQLite."""
+    server_url = os.environ.get("TEST_DATABASE_URL")
+    if server_url:
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        name = f"crowdfund_test_{uuid.uuid4().hex[:10]}"
+        server = make_url(server_url).set(drivername="postgresql")
+        admin_dsn = server.render_as_string(hide_password=False)
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = server.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+        migrate_to(url, tmp_path_factory.mktemp("instance"))
+        yield url
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    else:
+        path = tmp_path_factory.mktemp("db") / "test.sqlite"
+        url = f"sqlite:///{path}"
+        migrate_to(url, tmp_path_factory.mktemp("instance"))
+        yield url
+
+
+def migrate_to(url, instance):
+    """Build the schema exactly as production does: `flask db upgrade`."""
+    from flask_migrate import upgrade
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "migrate-" + secrets.token_hex(16)})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+def app_config(database_url, instance, **overrides):
+    """Settings for a test app."""
+    config = {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SECRET_KEY": "test-" + secrets.token_hex(16),
+        "REDIS_URL": None,
+        "RATELIMIT_STORAGE_URI": "memory://",
+    }
+    config.update(overrides)
+    os.environ["INSTANCE_PATH"] = str(instance)
+    return config
+
+
+def wipe(app):
+    """Empty every table (keeping the schema) so the next test starts clean."""
+    with app.app_context():
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+            else:
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                for table in tables:
+                    conn.exec_driver_sql(f"DELETE FROM {table}")
+        db.engine.dispose()
+
+
+@pytest.fixture
+def make_app(database_url, tmp_path):
+    """Factory for apps on the test database; every table is emptied afterwards."""
+    apps = []
+
+    def factory(**overrides):
+        app = create_app(app_config(database_url, tmp_path / "instance", **overrides))
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        if app.config["SQLALCHEMY_DATABASE_URI"] == database_url:
+            wipe(app)
+            break
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def csrf_from(response):
+    """The CSRF token in a rendered form."""
+    match = CSRF_RE.search(response.get_data(as_text=True))
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+class Browserless:
+    """Drive forms like a browser would: fetch the form, then post it with its CSRF token."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def token(self, path="/login"):
+        return csrf_from(self.client.get(path))
+
+    def post(self, path, data, form_path=None, htmx=False, **kwargs):
+        data = {"csrf_token": self.token(form_path or path), **data}
+        headers = {"HX-Request": "true"} if htmx else {}
+        return self.client.post(path, data=data, headers=headers, **kwargs)
+
+    def signup(self, email="ann@example.com", name="Ann", password="correct horse 1", **extra):
+        data = {"email": email, "display_name": name, "password": password, "confirm": password,
+                "accept_terms": "y", **extra}
+        return self.post("/signup", data)
+
+    def login(self, email="ann@example.com", password="correct horse 1", **extra):
+        return self.post("/login", {"email": email, "password": password, **extra})
+
+    def logout(self):
+        return self.post("/logout", {}, form_path="/")
+
+
+@pytest.fixture
+def forms(client):
+    return Browserless(client)
+
+
+@pytest.fixture
+def make_user(app):
+    """Factory: make_user(email=..., roles=[...]) creates an account through the domain module."""
+    from crowdfund import accounts
+
+    counter = iter(range(1, 10_000))
+
+    def factory(email=None, display_name="Tester", password="correct horse 1", roles=()):
+        with app.app_context():
+            user = accounts.register(email or f"user{next(counter)}@example.com", display_name, password)
+            for role in roles:
+                accounts.grant_role(user, role)
+            return user.id
+
+    return factory
+
+
+@pytest.fixture
+def login_as(make_user, forms):
+    """Create an account with the roles and log the test client in as it."""
+
+    def factory(*roles, email=None):
+        email = email or f"{'-'.join(roles) or 'backer'}-{uuid.uuid4().hex[:6]}@example.com"
+        make_user(email=email, roles=roles)
+        response = forms.login(email=email)
+        assert response.status_code == 303, response.get_data(as_text=True)
+        return email
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A real Redis (database 13, emptied) from TEST_REDIS_URL."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        unavailable("Redis", "install redis-server and run `make test`, which sets TEST_REDIS_URL")
+    from redis import Redis
+
+    client = Redis.from_url(url)
+    try:
+        client.ping()
+    except Exception as error:
+        unavailable("Redis", f"start redis-server ({error})")
+    client.flushdb()
+    return url
+
+
+@pytest.fixture
+def redis_app(make_app, redis_url):
+    """An app whose jobs go through Redis and RQ."""
+    from redis import Redis
+
+    Redis.from_url(redis_url).flushdb()
+    return make_app(REDIS_URL=redis_url)
+
+
+@pytest.fixture
+def rq_worker(redis_app, tmp_path):
+    """A real `python worker.py` process serving the test app's database and Redis."""
+    env = {**os.environ, "DATABASE_URL": redis_app.config["SQLALCHEMY_DATABASE_URI"],
+           "REDIS_URL": redis_app.config["REDIS_URL"], "SECRET_KEY": redis_app.config["SECRET_KEY"],
+           "INSTANCE_PATH": str(tmp_path / "worker-instance")}
+    log = open(tmp_path / "worker.log", "w+")
+    process = subprocess.Popen([sys.executable, str(ROOT / "worker.py"), "--no-cron"], cwd=ROOT, env=env,
+                               stdout=log, stderr=subprocess.STDOUT)
+    yield process
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.seek(0)
+    print(log.read())
+
+
+class LiveServer:
+    """The app served over real HTTP on a free local port, in a thread."""
+
+    def __init__(self, app):
+        from werkzeug.serving import make_server
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def live_server(app):
+    server = LiveServer(app)
+    yield server
+    server.stop()
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (never a downloaded browser)."""
+    if not Path(CHROMIUM).exists():
+        unavailable("Chromium", "apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+    playwright.stop()
+
+
+@pytest.fixture(params=[True, False], ids=["js", "nojs"])
+def page(request, browser, live_server):
+    """A phone-sized page (360 px wide), with JavaScript on and then off; console errors fail the test."""
+    context = browser.new_context(java_script_enabled=request.param, viewport={"width": 360, "height": 740},
+                                  base_url=live_server.url, locale="zh-CN")
+    page = context.new_page()
+    page.js_enabled = request.param
+    errors = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert not errors, f"browser console errors: {errors}"
+
+
+def wait_for(predicate, timeout=20, interval=0.1):
+    """Poll until predicate() is truthy; returns its value or fails."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s waiting for {predicate}")
+
+
+@pytest.fixture(scope="session")
+def repo_root():
+    return ROOT
+
+
+def have(tool):
+    return shutil.which(tool) is not None
+
+
+def compile_catalogs():
+    """Compile .po to .mo when stale, so a bare `pytest` sees the same text as `make run`."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for po in (ROOT / "crowdfund" / "translations").glob("*/LC_MESSAGES/messages.po"):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            with po.open("rb") as source, mo.open("wb") as target:
+                write_mo(target, read_po(source))
+
+
+compile_catalogs()

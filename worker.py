@@ -1,0 +1,44 @@
+"""RQ worker for the payments, notifications and default queues, plus the scheduler.
+
+    python worker.py             # worker + RQ scheduler + cron for periodic jobs
+    python worker.py --no-cron   # extra workers: leave periodic jobs to one process
+    python worker.py --burst     # work until the queues are empty, then exit
+"""
+import argparse
+import multiprocessing
+import sys
+
+from crowdfund import create_app
+from crowdfund.queueing import QUEUES, build_cron, make_worker
+
+
+def run_cron():
+    """Enqueue periodic jobs on their intervals (runs in its own process)."""
+    app = create_app()
+    build_cron(app).start()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("queues", nargs="*", default=list(QUEUES), help="queues in priority order")
+    parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    parser.add_argument("--no-cron", action="store_true", help="do not schedule periodic jobs")
+    args = parser.parse_args(argv)
+
+    app = create_app()
+    if not app.config.get("REDIS_URL"):
+        sys.exit("REDIS_URL is not set: without Redis, jobs run inside the web process (flask serve).")
+    cron = None
+    if not args.no_cron and not args.burst:
+        cron = multiprocessing.Process(target=run_cron, name="crowdfund-cron", daemon=True)
+        cron.start()
+    try:
+        worker = make_worker(app, args.queues)
+        worker.work(with_scheduler=True, burst=args.burst)
+    finally:
+        if cron is not None:
+            cron.terminate()
+
+
+if __name__ == "__main__":
+    main()
