@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 
 # Compile the catalogs (.mo files are build output, not committed).
 translations: $(STAMP)
-	$(BIN)/pybabel compile --use-fuzzy -d crowdfund/translations >/dev/null
+	$(BIN)/pybabel compile --use-fuzzy -d crowdfund/translations >/dev/null 2>&1
 
 # After changing UI text: extract, merge into both catalogs, then translate the new entries.
 messages: $(STAMP)

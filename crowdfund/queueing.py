@@ -80,7 +80,7 @@ def enqueue(func, *args, queue="default", job_id=None, timeout=300, retries=3, *
         with current_app.app_context():
             return func(*args, **kwargs)
     retry = Retry(max=retries, interval=[10, 60, 300][:retries]) if retries else None
-    return rq_queue.enqueue(func, *args, job_id=job_id, job_timeout=timeout, retry=retry, kwargs=kwargs or None)
+    return rq_queue.enqueue(func, args=args, kwargs=kwargs, job_id=job_id, job_timeout=timeout, retry=retry)
 
 
 def record_run(name, when=None):

@@ -3,6 +3,7 @@ import re
 
 import pytest
 
+from crowdfund.extensions import db
 from crowdfund.models import Role, User
 from crowdfund.security import role_required
 
@@ -43,7 +44,7 @@ def test_admin_grants_roles_plain_and_htmx(app, client, forms, login_as, make_us
                           form_path="/admin/users")
     assert response.status_code == 303
     with app.app_context():
-        assert User.query.get(target).roles == {Role.MODERATOR, Role.FINANCE}
+        assert db.session.get(User, target).roles == {Role.MODERATOR, Role.FINANCE}
     response = forms.post(f"/admin/users/{target}/roles", {"roles": ["creator"]}, form_path="/admin/users",
                           htmx=True)
     body = response.get_data(as_text=True)
@@ -52,7 +53,7 @@ def test_admin_grants_roles_plain_and_htmx(app, client, forms, login_as, make_us
     checked = set(re.findall(r'<input[^>]*\bchecked\b[^>]*value="(\w+)"', body))
     assert checked == {"creator"}
     with app.app_context():
-        assert User.query.get(target).roles == {Role.CREATOR}
+        assert db.session.get(User, target).roles == {Role.CREATOR}
 
 
 def test_admin_cannot_drop_their_own_admin_role(app, forms, login_as):
@@ -62,7 +63,7 @@ def test_admin_cannot_drop_their_own_admin_role(app, forms, login_as):
     response = forms.post(f"/admin/users/{me}/roles", {"roles": ["moderator"]}, form_path="/admin/users", htmx=True)
     assert response.status_code == 422 and "不能移除自己的管理员角色。" in response.get_data(as_text=True)
     with app.app_context():
-        assert Role.ADMIN in User.query.get(me).roles
+        assert Role.ADMIN in db.session.get(User, me).roles
 
 
 def test_non_admin_cannot_post_role_changes(app, forms, login_as, make_user):
@@ -71,7 +72,7 @@ def test_non_admin_cannot_post_role_changes(app, forms, login_as, make_user):
     response = forms.post(f"/admin/users/{target}/roles", {"roles": ["admin"]}, form_path="/account/")
     assert response.status_code == 403
     with app.app_context():
-        assert User.query.get(target).roles == set()
+        assert db.session.get(User, target).roles == set()
 
 
 def test_unknown_account_is_404(forms, login_as):

@@ -2,6 +2,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectMultipleField
+from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from crowdfund.i18n import ROLE_NAMES
@@ -12,7 +13,7 @@ class RolesForm(FlaskForm):
 
     roles = SelectMultipleField(
         _l("Roles"),
-        choices=[(role.value, label) for role, label in ROLE_NAMES.items()],
+        choices=[SelectChoice(role.value, label) for role, label in ROLE_NAMES.items()],
         widget=ListWidget(prefix_label=False),
         option_widget=CheckboxInput(),
     )

@@ -1,0 +1,76 @@
+"""Jobs: inline in embedded mode, through Redis and a real RQ worker otherwise; periodic ticks both ways."""
+from datetime import timedelta
+
+from crowdfund.extensions import db
+from crowdfund.jobs import heartbeat
+from crowdfund.models import PeriodicRun
+from crowdfund.models.base import utcnow
+from crowdfund.queueing import PERIODIC_JOBS, EmbeddedTicker, build_cron, enqueue, run_due, run_periodic
+from tests.conftest import wait_for
+
+HEARTBEAT = f"{heartbeat.__module__}.{heartbeat.__name__}"
+
+
+def last_run(app, name=HEARTBEAT):
+    with app.app_context():
+        row = db.session.get(PeriodicRun, name)
+        return row.last_run_at if row else None
+
+
+def test_heartbeat_is_registered_as_periodic():
+    assert HEARTBEAT in {job.name for job in PERIODIC_JOBS}
+
+
+def test_enqueue_runs_inline_without_redis_in_its_own_session(app):
+    with app.test_request_context("/"):
+        outer_session = db.session()
+        result = enqueue(run_periodic, HEARTBEAT)
+        assert result == "ok"
+        assert db.session() is outer_session
+    assert last_run(app) is not None
+
+
+def test_run_due_runs_only_what_is_due(app):
+    assert HEARTBEAT in run_due(app)
+    first = last_run(app)
+    assert HEARTBEAT not in run_due(app, now=first + timedelta(seconds=30))
+    assert HEARTBEAT in run_due(app, now=first + timedelta(seconds=61))
+
+
+def test_embedded_ticker_thread_runs_periodic_jobs(app):
+    ticker = EmbeddedTicker(app, every=0.05)
+    ticker.start()
+    try:
+        wait_for(lambda: last_run(app), timeout=10)
+    finally:
+        ticker.stopped.set()
+        ticker.join(5)
+    assert not ticker.is_alive()
+
+
+def test_cron_registers_every_periodic_job_on_its_queue(redis_app):
+    cron = build_cron(redis_app)
+    registered = {(job.name, job.queue_name, job.interval) for job in cron.get_jobs()}
+    assert registered == {(job.name, job.queue, job.interval) for job in PERIODIC_JOBS}
+
+
+def test_job_round_trip_through_redis_and_a_worker_process(redis_app, rq_worker):
+    with redis_app.app_context():
+        job = enqueue(run_periodic, HEARTBEAT, queue="default")
+        assert job.get_status() in ("queued", "started", "finished")
+    wait_for(lambda: job.get_status(refresh=True) == "finished", timeout=30)
+    assert job.return_value() == "ok"
+    assert last_run(redis_app) is not None
+
+
+def test_jobs_on_every_named_queue_are_worked(redis_app, rq_worker):
+    with redis_app.app_context():
+        jobs = [enqueue(run_periodic, HEARTBEAT, queue=name) for name in ("payments", "notifications", "default")]
+    for job in jobs:
+        wait_for(lambda: job.get_status(refresh=True) == "finished", timeout=30)
+
+
+def test_worker_with_cron_ticks_periodic_jobs(redis_app, start_worker):
+    before = utcnow()
+    start_worker()
+    wait_for(lambda: (last_run(redis_app) or before) > before, timeout=40)

@@ -1,0 +1,31 @@
+"""Budgets and rules for what we ship to the browser."""
+import re
+
+from crowdfund import HTMX_VERSION
+
+
+def test_css_is_small_and_self_contained(repo_root):
+    css = (repo_root / "crowdfund/static/css/site.css").read_text()
+    assert len(css.encode()) <= 15 * 1024
+    assert "@import" not in css and "url(http" not in css and "@font-face" not in css
+
+
+def test_htmx_is_vendored_at_the_pinned_2x_version(repo_root):
+    assert HTMX_VERSION.startswith("2.")
+    js = (repo_root / f"crowdfund/static/vendor/htmx-{HTMX_VERSION}.min.js").read_text()
+    assert f'version:"{HTMX_VERSION}"' in js.replace(" ", "")
+
+
+def test_templates_have_no_inline_script_style_or_remote_assets(repo_root):
+    for path in (repo_root / "crowdfund/templates").rglob("*.html"):
+        text = path.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)", text), path
+        assert not re.search(r"\son[a-z]+=", text), path
+        assert " style=" not in text and "<style" not in text, path
+        assert not re.search(r'(src|href)="(https?:)?//', text), path
+        assert not re.search(r"\|\s*safe", text.replace("_html|safe", "")), path
+
+
+def test_page_weight_budget(client):
+    body = client.get("/").get_data()
+    assert len(body) < 12 * 1024
