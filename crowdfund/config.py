@@ -59,6 +59,8 @@ class Config:
         self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI") or self.REDIS_URL or "memory://"
         self.RATELIMIT_LOGIN = env.get("RATELIMIT_LOGIN", "10 per minute;60 per hour")
         self.RATELIMIT_SIGNUP = env.get("RATELIMIT_SIGNUP", "5 per minute;30 per hour")
+        # If the limiter's Redis is down, let people log in rather than lock everyone out.
+        self.RATELIMIT_SWALLOW_ERRORS = True
         self.TRUSTED_PROXIES = int(env.get("TRUSTED_PROXIES", "0"))
         self.TICK_SECONDS = int(env.get("TICK_SECONDS", "60"))
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}

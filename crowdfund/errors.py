@@ -47,7 +47,8 @@ def register_error_handlers(app):
     def http_error(error):
         retry_after = None
         if error.code == 429:
-            retry_after = getattr(error, "retry_after", None) or 60
+            limit = getattr(error, "limit", None)
+            retry_after = limit.limit.get_expiry() if limit is not None else 60
         if error.code in (301, 302, 303, 307, 308):
             return error
         return error_response(error.code or 500, retry_after=retry_after)

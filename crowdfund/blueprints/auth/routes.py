@@ -1,5 +1,5 @@
 """Views for signing up, logging in and out."""
-from flask import current_app, request, session, url_for
+from flask import current_app, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
@@ -24,6 +24,8 @@ def start_session(user, remember=False):
 @limiter.limit(lambda: current_app.config["RATELIMIT_SIGNUP"], methods=["POST"])
 def signup():
     """Create an account and log straight in."""
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(safe_next(request.args.get("next")), code=303)
     form = SignupForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
         try:
@@ -43,6 +45,8 @@ def signup():
 @limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"], methods=["POST"])
 def login():
     """Log in with email and password."""
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(safe_next(request.args.get("next")), code=303)
     form = LoginForm(next=request.args.get("next", ""))
     error = None
     if form.validate_on_submit():
