@@ -33,12 +33,14 @@ def register_cli(app):
     @click.option("--port", default=5000, type=int)
     def serve(host, port):
         """Serve the site with periodic jobs ticking in-process (embedded mode)."""
+        from werkzeug.serving import run_simple
+
         from crowdfund.queueing import EmbeddedTicker
 
         app = current_app._get_current_object()
         if not app.config.get("REDIS_URL"):
             EmbeddedTicker(app).start()
-        app.run(host=host, port=port, use_reloader=False, threaded=True)
+        run_simple(host, port, app, threaded=True, use_reloader=False)
 
     @app.cli.command("tick")
     def tick():
