@@ -93,21 +93,33 @@ def register_blueprints(app):
     from crowdfund.blueprints.account import bp as account_bp
     from crowdfund.blueprints.admin import bp as admin_bp
     from crowdfund.blueprints.auth import bp as auth_bp
+    from crowdfund.blueprints.creator import bp as creator_bp
+    from crowdfund.blueprints.media import bp as media_bp
+    from crowdfund.blueprints.moderation import bp as moderation_bp
+    from crowdfund.blueprints.projects import bp as projects_bp
     from crowdfund.blueprints.public import bp as public_bp
+    from crowdfund.blueprints.wizard import bp as wizard_bp
 
-    for bp in (public_bp, auth_bp, account_bp, admin_bp):
+    for bp in (public_bp, auth_bp, account_bp, admin_bp, projects_bp, wizard_bp, creator_bp, moderation_bp,
+               media_bp):
         app.register_blueprint(bp)
 
 
 def register_templating(app):
     """Template helpers, filters and the after-request security headers."""
     from crowdfund.forms import EmptyForm
-    from crowdfund.i18n import LOCALE_NAMES, ROLE_NAMES, format_money, format_when, html_lang, select_locale
+    from crowdfund.i18n import (LABELS, LOCALE_NAMES, ROLE_NAMES, fen_to_yuan, format_money, format_when, html_lang,
+                                select_locale, time_left)
+    from crowdfund.media import largest, safe_embed_url, srcset
+    from crowdfund.notifications import unread_notifications
     from crowdfund.security import add_security_headers
 
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["when"] = format_when
+    app.jinja_env.filters["yuan"] = fen_to_yuan
+    app.jinja_env.globals.update(srcset=srcset, largest=largest, video_embed_url=safe_embed_url,
+                                 unread_notifications=unread_notifications, time_left=time_left)
     app.after_request(add_security_headers)
 
     @app.context_processor
@@ -121,4 +133,5 @@ def register_templating(app):
             "htmx_version": HTMX_VERSION,
             "icp_number": app.config["ICP_NUMBER"],
             "here": lambda: request.full_path.rstrip("?"),
+            **LABELS,
         }

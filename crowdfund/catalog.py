@@ -77,3 +77,24 @@ def ensure_categories():
             child.name_zh, child.name_en, child.position, child.parent = child_zh, child_en, child_position, parent
     db.session.commit()
     return created
+
+
+def category_choices():
+    """Subcategories grouped under their top-level category, for a <select> with optgroups."""
+    from wtforms.fields.choices import SelectChoice
+
+    choices = [SelectChoice(0, "—")]
+    for parent in category_tree():
+        group = parent.name(_locale())
+        choices += [SelectChoice(child.id, child.name(_locale()), optgroup=group) for child in parent.children]
+    return choices
+
+
+def get_category(category_id):
+    return db.session.get(Category, category_id) if category_id else None
+
+
+def _locale():
+    from crowdfund.i18n import select_locale
+
+    return select_locale()

@@ -72,7 +72,9 @@ class Config:
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.REMEMBER_COOKIE_DURATION = 60 * 60 * 24 * 30
         self.WTF_CSRF_TIME_LIMIT = None
-        self.MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+        # The largest upload is a 100 MB video; each kind has its own smaller limit in media.py.
+        self.MAX_CONTENT_LENGTH = 105 * 1024 * 1024
+        self.UPLOAD_DIR = env.get("UPLOAD_DIR") or str(Path(instance_path) / "uploads")
         if self.SESSION_COOKIE_SECURE:
             self.PREFERRED_URL_SCHEME = "https"
 

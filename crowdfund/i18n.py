@@ -18,6 +18,32 @@ ROLE_NAMES = {
 }
 
 
+STATUS_NAMES = {
+    "draft": _l("Draft"), "submitted": _l("Submitted"), "in_review": _l("In review"),
+    "changes_requested": _l("Changes requested"), "approved": _l("Approved"), "rejected": _l("Rejected"),
+    "live": _l("Live"), "successful": _l("Successful"), "failed": _l("Not funded"), "cancelled": _l("Cancelled"),
+    "suspended": _l("Suspended"), "delivering": _l("Delivering rewards"), "completed": _l("Completed"),
+}
+STEP_NAMES = {"basics": _l("Basics"), "story": _l("Story"), "funding": _l("Funding"), "rewards": _l("Rewards"),
+              "risk": _l("Risks & verification"), "preview": _l("Preview & submit")}
+FIELD_NAMES = {
+    "title": _l("Title"), "summary": _l("Summary"), "category": _l("Category"), "cover": _l("Cover image"),
+    "story": _l("Story (at least 50 characters)"), "goal": _l("Funding goal"), "duration": _l("Duration"),
+    "tiers": _l("Reward tiers"), "risk_disclosure": _l("Risk disclosure"), "partner_charity": _l("Partner charity"),
+    "charity_certificate": _l("Registration certificate"), "fund_use_plan": _l("Fund-use plan"),
+}
+REGION_NAMES = {"mainland": _l("Mainland China"), "hk_mo_tw": _l("Hong Kong, Macao and Taiwan"),
+                "overseas": _l("Overseas")}
+SORT_NAMES = {"newest": _l("Newest"), "ending": _l("Ending soon"), "most_funded": _l("Most funded"),
+              "most_backed": _l("Most backers")}
+SEVERITY_NAMES = {"blocking": _l("Blocking"), "warning": _l("Warning"), "info": _l("Note")}
+VERIFICATION_STATUS_NAMES = {"pending": _l("Waiting for review"), "approved": _l("Approved"),
+                             "rejected": _l("Rejected")}
+LABELS = {"status_names": STATUS_NAMES, "step_names": STEP_NAMES, "field_names": FIELD_NAMES,
+          "region_names": REGION_NAMES, "sort_names": SORT_NAMES, "severity_names": SEVERITY_NAMES,
+          "verification_status_names": VERIFICATION_STATUS_NAMES}
+
+
 def select_locale():
     """The session's choice, else the account's, else the site default."""
     supported = current_app.config["LANGUAGES"]
@@ -51,3 +77,21 @@ def format_when(value, fmt="medium"):
 def html_lang():
     """The lang attribute for <html>: zh-CN or en."""
     return select_locale().replace("_", "-")
+
+
+def time_left(end_at, now=None):
+    """"12 days left" / "5 hours left" / "ended", in the current language."""
+    from flask_babel import ngettext
+
+    from crowdfund.models.base import utcnow
+
+    if end_at is None:
+        return ""
+    seconds = (end_at - (now or utcnow())).total_seconds()
+    if seconds <= 0:
+        return _l("Ended")
+    if seconds >= 86400:
+        days = int(seconds // 86400)
+        return ngettext("%(num)d day left", "%(num)d days left", days)
+    hours = max(int(seconds // 3600), 1)
+    return ngettext("%(num)d hour left", "%(num)d hours left", hours)

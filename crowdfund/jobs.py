@@ -6,3 +6,11 @@ from crowdfund.queueing import periodic
 def heartbeat():
     """Proves the scheduler is alive; /healthz reports when it last ran."""
     return "ok"
+
+
+@periodic(interval=60)
+def launch_scheduled_projects():
+    """Projects approved for a later launch go live when their time comes."""
+    from crowdfund.review import launch_due
+
+    return launch_due()

@@ -9,7 +9,9 @@ from crowdfund.models import Role
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; object-src 'none'; "
-    "base-uri 'none'; frame-ancestors 'none'"
+    "base-uri 'none'; frame-ancestors 'none'; "
+    # Project videos may be embedded from the allowlisted players only (crowdfund.media.EMBED_ORIGINS).
+    "frame-src https://player.bilibili.com https://player.youku.com https://v.qq.com"
 )
 
 

@@ -1,6 +1,20 @@
 """Database models, one module per aggregate."""
+from crowdfund.models.audit import AuditEntry
 from crowdfund.models.category import Category
 from crowdfund.models.jobs import PeriodicRun
+from crowdfund.models.media import Media, MediaKind
+from crowdfund.models.notification import Notification
+from crowdfund.models.pledge import Pledge, PledgeStatus
+from crowdfund.models.project import (FundingMode, Project, ProjectDocument, ProjectEvent, ProjectKind,
+                                      ProjectStatus)
+from crowdfund.models.review import ReviewDecision, ReviewFinding, Severity
+from crowdfund.models.reward import RewardTier, ShippingRate, ShippingRegion
 from crowdfund.models.user import Role, User, UserRole
+from crowdfund.models.verification import CreatorVerification, VerificationKind, VerificationStatus
 
-__all__ = ["Category", "PeriodicRun", "Role", "User", "UserRole"]
+__all__ = [
+    "AuditEntry", "Category", "CreatorVerification", "FundingMode", "Media", "MediaKind", "Notification",
+    "PeriodicRun", "Pledge", "PledgeStatus", "Project", "ProjectDocument", "ProjectEvent", "ProjectKind",
+    "ProjectStatus", "ReviewDecision", "ReviewFinding", "RewardTier", "Role", "Severity", "ShippingRate",
+    "ShippingRegion", "User", "UserRole", "VerificationKind", "VerificationStatus",
+]

@@ -4,7 +4,7 @@ from datetime import datetime
 import secrets
 
 from flask_login import UserMixin
-from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy import Enum, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crowdfund.extensions import db
@@ -29,6 +29,10 @@ class User(UserMixin, db.Model):
     """A person with an account; every account can back projects."""
 
     __tablename__ = "users"
+    __table_args__ = (
+        Index("ix_users_display_name_trgm", "display_name", postgresql_using="gin",
+              postgresql_ops={"display_name": "gin_trgm_ops"}),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -41,6 +45,7 @@ class User(UserMixin, db.Model):
     agreed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    blacklisted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     role_rows: Mapped[list["UserRole"]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin", foreign_keys="UserRole.user_id"

@@ -8,7 +8,8 @@ from crowdfund.models import Role, User
 from crowdfund.security import role_required
 
 PUBLIC_ENDPOINTS = {"static", "public.index", "public.legal_document", "public.set_locale", "public.healthz",
-                    "auth.signup", "auth.login", "auth.logout"}
+                    "auth.signup", "auth.login", "auth.logout", "projects.show", "projects.category",
+                    "projects.search", "media.show"}
 
 
 def test_every_other_view_goes_through_the_role_check_decorator(app):

@@ -4,6 +4,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from crowdfund import accounts
+from crowdfund import notifications as notices
 from crowdfund.blueprints.account import bp
 from crowdfund.blueprints.account.forms import ChangePasswordForm, ProfileForm
 from crowdfund.blueprints.auth.routes import start_session
@@ -45,3 +46,13 @@ def password():
             saved = True
     status = 422 if form.errors else 200
     return render("account/password.html", "password_form", status=status, form=form, saved=saved)
+
+
+@bp.route("/notifications", methods=["GET", "POST"])
+@login_required
+def notifications():
+    """In-app notifications; POST marks them all read."""
+    if request.method == "POST":
+        notices.mark_all_read(current_user.id)
+        return redirect_after_post(request.path)
+    return render("account/notifications.html", items=notices.recent(current_user.id), text=notices.text)

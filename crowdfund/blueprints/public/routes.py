@@ -2,7 +2,7 @@
 from flask import abort, current_app, jsonify, request, session
 from flask_login import current_user
 
-from crowdfund import accounts, health, legal
+from crowdfund import accounts, discovery, health, legal
 from crowdfund.blueprints.public import bp
 from crowdfund.catalog import category_tree
 from crowdfund.htmx import redirect_after_post, render
@@ -11,8 +11,9 @@ from crowdfund.security import safe_next
 
 @bp.route("/")
 def index():
-    """The home page."""
-    return render("public/index.html", categories=category_tree())
+    """The home page: featured, trending, ending soon and new projects, and the categories."""
+    sections, progress = discovery.home_sections()
+    return render("public/index.html", sections=sections, progress=progress, categories=category_tree())
 
 
 @bp.route("/legal/<document>")

@@ -1,0 +1,59 @@
+"""Moderators' decision forms."""
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import RadioField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
+
+
+class ApproveForm(FlaskForm):
+    when = RadioField(_l("Launch"), choices=[SelectChoice("now", _l("Now")),
+                                             SelectChoice("later", _l("At a chosen time"))], default="now")
+    launch_at = StringField(_l("Launch time (Beijing time)"), validators=[Optional()],
+                            render_kw={"type": "datetime-local"})
+
+    def launch_time(self):
+        """The chosen launch time as aware UTC, or None for "now"."""
+        if self.when.data != "later":
+            return None
+        local = datetime.fromisoformat(self.launch_at.data)
+        return local.replace(tzinfo=ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"]))
+
+    def validate_launch_at(self, field):
+        if self.when.data == "later":
+            try:
+                datetime.fromisoformat(field.data or "")
+            except ValueError:
+                raise ValidationError(_l("Choose a date and time.")) from None
+
+
+class ChangesForm(FlaskForm):
+    basics = TextAreaField(_l("Basics"), validators=[Length(max=2000)], render_kw={"rows": 2})
+    story = TextAreaField(_l("Story"), validators=[Length(max=2000)], render_kw={"rows": 2})
+    funding = TextAreaField(_l("Funding"), validators=[Length(max=2000)], render_kw={"rows": 2})
+    rewards = TextAreaField(_l("Rewards"), validators=[Length(max=2000)], render_kw={"rows": 2})
+    risk = TextAreaField(_l("Risks & verification"), validators=[Length(max=2000)], render_kw={"rows": 2})
+
+    def reasons(self):
+        return {name: getattr(self, name).data for name in ("basics", "story", "funding", "rewards", "risk")}
+
+    def validate(self, extra_validators=None):
+        if not super().validate(extra_validators):
+            return False
+        if not any((text or "").strip() for text in self.reasons().values()):
+            self.basics.errors = list(self.basics.errors) + [_l("Say what needs to change in at least one step.")]
+            return False
+        return True
+
+
+class RejectForm(FlaskForm):
+    reason = TextAreaField(_l("Reason for rejection"), validators=[InputRequired(), Length(max=2000)],
+                           render_kw={"rows": 3})
+
+
+class VerificationDecisionForm(FlaskForm):
+    reason = StringField(_l("Reason (needed to reject)"), validators=[Length(max=500)])

@@ -1,0 +1,102 @@
+"""Views for moderators."""
+from flask import abort, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from crowdfund import discovery, projects, review, verification
+from crowdfund.blueprints.moderation import bp
+from crowdfund.blueprints.moderation.forms import ApproveForm, ChangesForm, RejectForm, VerificationDecisionForm
+from crowdfund.extensions import db
+from crowdfund.htmx import redirect_after_post, render
+from crowdfund.models import CreatorVerification, ProjectStatus, Role
+from crowdfund.security import role_required
+
+
+@bp.route("/")
+@role_required(Role.MODERATOR)
+def queue():
+    """Projects waiting for review, with their machine-review findings."""
+    items = review.queue()
+    return render("moderation/queue.html", items=items,
+                  findings={p.id: review.findings_for(p) for p in items},
+                  pending_verifications=len(verification.pending()))
+
+
+def _review_page(project, status=200, **forms):
+    _, progress, counts = discovery.project_page(project.slug)
+    context = dict(project=project, progress=progress, counts=counts, findings=review.findings_for(project),
+                   approve_form=ApproveForm(formdata=None), changes_form=ChangesForm(formdata=None),
+                   reject_form=RejectForm(formdata=None), own=project.creator_id == current_user.id)
+    context.update(forms)
+    return render("moderation/review.html", "decision", status=status, **context)
+
+
+@bp.route("/projects/<slug>", methods=["GET", "POST"])
+@role_required(Role.MODERATOR)
+def review_project(slug):
+    """Full preview, findings, and the approve / request changes / reject decisions."""
+    project = projects.get_by_slug(slug) or abort(404)
+    if request.method == "GET":
+        return _review_page(project)
+    if project.status != ProjectStatus.IN_REVIEW:
+        abort(409)
+    decision = request.form.get("decision")
+    try:
+        if decision == "approve":
+            form = ApproveForm()
+            if not form.validate_on_submit():
+                return _review_page(project, 422, approve_form=form)
+            review.approve(project, current_user, launch_at=form.launch_time())
+            message = _("Approved.")
+        elif decision == "changes":
+            form = ChangesForm()
+            if not form.validate_on_submit():
+                return _review_page(project, 422, changes_form=form)
+            review.request_changes(project, current_user, form.reasons())
+            message = _("Sent back to the creator with your notes.")
+        elif decision == "reject":
+            form = RejectForm()
+            if not form.validate_on_submit():
+                return _review_page(project, 422, reject_form=form)
+            review.reject(project, current_user, form.reason.data)
+            message = _("Rejected.")
+        else:
+            abort(400)
+    except review.ReviewError:
+        abort(403)
+    return redirect_after_post(url_for("moderation.queue"), message)
+
+
+@bp.route("/projects/<slug>/featured", methods=["POST"])
+@role_required(Role.MODERATOR)
+def feature(slug):
+    """Put a project on (or take it off) the home page."""
+    project = projects.get_by_slug(slug) or abort(404)
+    review.set_featured(project, current_user, request.form.get("featured") == "1")
+    return redirect_after_post(url_for("projects.show", slug=slug),
+                               _("Featured on the home page.") if project.featured else _("No longer featured."))
+
+
+@bp.route("/verifications")
+@role_required(Role.MODERATOR)
+def verifications():
+    """Creator verifications waiting for a decision."""
+    return render("moderation/verifications.html", items=verification.pending(),
+                  form=VerificationDecisionForm(formdata=None))
+
+
+@bp.route("/verifications/<int:verification_id>", methods=["POST"])
+@role_required(Role.MODERATOR)
+def decide_verification(verification_id):
+    """Approve or reject one verification."""
+    row = db.get_or_404(CreatorVerification, verification_id)
+    form = VerificationDecisionForm()
+    approve = request.form.get("decision") == "approve"
+    if not form.validate_on_submit() or (not approve and not (form.reason.data or "").strip()):
+        return redirect_after_post(url_for("moderation.verifications"),
+                                   _("Give a reason when you reject a verification."), "error")
+    try:
+        verification.decide(row, current_user, approve, form.reason.data or "")
+    except verification.VerificationError:
+        abort(409)
+    return redirect_after_post(url_for("moderation.verifications"), _("Decision saved."))

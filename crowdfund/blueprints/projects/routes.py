@@ -1,0 +1,60 @@
+"""Views backers use to find and read projects."""
+from flask import abort, request
+from flask_login import current_user
+
+from crowdfund import discovery, lifecycle
+from crowdfund.blueprints.projects import bp
+from crowdfund.catalog import category_tree
+from crowdfund.htmx import render
+from crowdfund.models import Role
+
+
+def _may_see(project):
+    if lifecycle.is_public(project):
+        return True
+    return current_user.is_authenticated and (project.creator_id == current_user.id
+                                              or current_user.has_role(Role.MODERATOR))
+
+
+@bp.route("/projects/<slug>")
+def show(slug):
+    """A project's page."""
+    project, progress, counts = discovery.project_page(slug)
+    if project is None or not _may_see(project):
+        abort(404)
+    return render("projects/show.html", project=project, progress=progress, counts=counts)
+
+
+def _listing(template, **filters):
+    sort = request.args.get("sort", "newest")
+    if sort not in discovery.SORTS:
+        sort = "newest"
+    page = max(request.args.get("page", 1, type=int), 1)
+    extra = {k: filters.pop(k) for k in list(filters) if k == "categories"}
+    items, has_more, progress = discovery.browse(sort=sort, page=page, **filters)
+    return render(template, "results", items=items, has_more=has_more, progress=progress, sort=sort, page=page,
+                  sorts=discovery.SORTS, q=filters.get("q") or "",
+                  category=filters.get("category"), subcategory=filters.get("subcategory"), **extra)
+
+
+@bp.route("/categories/<slug>")
+def category(slug):
+    """Projects of a category, optionally one subcategory."""
+    chosen = discovery.categories_by_slug(slug)
+    if chosen is None:
+        abort(404)
+    top = chosen.parent or chosen
+    sub = chosen if chosen.parent else None
+    sub_slug = request.args.get("sub")
+    if sub_slug:
+        sub = next((c for c in top.children if c.slug == sub_slug), None)
+        if sub is None:
+            abort(404)
+    return _listing("projects/category.html", category=top, subcategory=sub)
+
+
+@bp.route("/search")
+def search():
+    """Search titles, summaries and creator names (Chinese works: substring match)."""
+    q = (request.args.get("q") or "").strip()[:100]
+    return _listing("projects/search.html", q=q, categories=category_tree())

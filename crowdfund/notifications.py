@@ -1,0 +1,54 @@
+"""In-app notifications: `notify()` stores one; templates render it in the reader's language."""
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, update
+
+from crowdfund.extensions import db
+from crowdfund.models import Notification
+from crowdfund.models.base import utcnow
+
+TEXTS = {
+    "project_approved": _l("Your project “%(title)s” was approved."),
+    "project_scheduled": _l("Your project “%(title)s” was approved and will launch at the chosen time."),
+    "project_changes": _l("Your project “%(title)s” needs changes before it can launch."),
+    "project_rejected": _l("Your project “%(title)s” was rejected."),
+    "project_live": _l("Your project “%(title)s” is live."),
+    "verification_approved": _l("Your creator verification was approved. You can now submit projects."),
+    "verification_rejected": _l("Your creator verification was rejected: %(reason)s"),
+}
+
+
+def notify(user_id, kind, link="", commit=False, **params):
+    """Queue an in-app notification for one account."""
+    if kind not in TEXTS:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    db.session.add(Notification(user_id=user_id, kind=kind, params=params, link=link))
+    if commit:
+        db.session.commit()
+
+
+def text(notification):
+    """The notification's sentence in the current language."""
+    return TEXTS[notification.kind] % notification.params
+
+
+def unread_count(user_id):
+    return db.session.scalar(select(func.count(Notification.id)).where(
+        Notification.user_id == user_id, Notification.read_at.is_(None)))
+
+
+def recent(user_id, limit=50):
+    return db.session.scalars(select(Notification).where(Notification.user_id == user_id)
+                              .order_by(Notification.id.desc()).limit(limit)).all()
+
+
+def mark_all_read(user_id):
+    db.session.execute(update(Notification).where(Notification.user_id == user_id,
+                                                  Notification.read_at.is_(None)).values(read_at=utcnow()))
+    db.session.commit()
+
+
+def unread_notifications():
+    """For the header badge: the signed-in account's unread count (0 when signed out)."""
+    from flask_login import current_user
+
+    return unread_count(current_user.id) if current_user.is_authenticated else 0
