@@ -345,3 +345,88 @@ def compile_catalogs():
 
 
 compile_catalogs()
+
+
+def image_file(name="cover.png", size=(1600, 900), color=(200, 80, 30), fmt="PNG", exif=None):
+    """An uploaded image as Werkzeug's FileStorage (optionally carrying EXIF, e.g. GPS)."""
+    import io
+
+    from PIL import Image
+    from werkzeug.datastructures import FileStorage
+
+    buffer = io.BytesIO()
+    image = Image.new("RGB", size, color)
+    kwargs = {"exif": exif} if exif is not None else {}
+    image.save(buffer, fmt, **kwargs)
+    buffer.seek(0)
+    return FileStorage(buffer, filename=name, content_type=f"image/{fmt.lower()}")
+
+
+def upload(data, name, content_type="application/octet-stream"):
+    import io
+
+    from werkzeug.datastructures import FileStorage
+
+    return FileStorage(io.BytesIO(data), filename=name, content_type=content_type)
+
+
+PDF_BYTES = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+
+STATUS_PATHS = {
+    "draft": [], "submitted": ["submitted"], "in_review": ["submitted", "in_review"],
+    "changes_requested": ["submitted", "in_review", "changes_requested"],
+    "rejected": ["submitted", "in_review", "rejected"], "approved": ["submitted", "in_review", "approved"],
+    "live": ["submitted", "in_review", "approved", "live"],
+}
+
+
+@pytest.fixture
+def make_project(app, make_user):
+    """Factory: a complete project by a verified creator, moved along the lifecycle to `status`; returns its slug."""
+    from datetime import timedelta
+
+    from crowdfund import lifecycle, media, projects
+    from crowdfund.catalog import ensure_categories
+    from crowdfund.models import Category, Pledge, PledgeStatus, User
+    from crowdfund.models.base import utcnow
+
+    counter = iter(range(1, 10_000))
+
+    def factory(status="live", title=None, summary="一个测试项目 A test project", story=None, goal_fen=1_000_00,
+                duration_days=30, tiers=None, category="smart-hardware", kind="reward", creator=None,
+                featured=False, paid=(), launch_at=None):
+        n = next(counter)
+        with app.app_context():
+            ensure_categories()
+            if creator is None:
+                creator = make_user(email=f"creator{n}-{uuid.uuid4().hex[:4]}@example.com", display_name=f"创作者{n}",
+                                    roles=["creator"])
+            owner = db.session.get(User, creator)
+            project = projects.create_draft(owner)
+            cover = media.save_image(owner, image_file(size=(640, 360)))
+            category_row = db.session.scalar(db.select(Category).filter_by(slug=category))
+            projects.update_basics(project, title=title or f"测试项目 {n} Test project", summary=summary,
+                                   category=category_row, kind=kind, cover=cover)
+            projects.update_story(project, story_source=story or f"## 故事 {n}\n\n" + "这是一个足够长的项目故事。" * 8)
+            projects.update_funding(project, goal_fen=goal_fen, duration_days=duration_days,
+                                    funding_mode="all_or_nothing")
+            month = (utcnow() + timedelta(days=duration_days + 62)).strftime("%Y-%m")
+            for spec in tiers if tiers is not None else [dict(title="早鸟 Early bird", price_fen=99_00, quantity_limit=100)]:
+                projects.add_tier(project, **{"description": "回报内容 reward", "quantity_limit": None,
+                                              "delivery_month": month, "physical": True, "unit_cost_fen": None,
+                                              "shipping": {"mainland": 0}, **spec})
+            projects.update_risk(project, risk_disclosure="可能延期 May be late.", partner_charity="中华慈善总会",
+                                 fund_use_plan="全部用于助学", charity_certificate=cover if kind == "charity" else None)
+            for step in STATUS_PATHS[status]:
+                if step == "approved" and launch_at is not None:
+                    project.launch_at = launch_at
+                lifecycle.transition(project, step, reason="test")
+            project.featured = featured
+            for backer, amount, tier_index in paid:
+                tier = project.tiers[tier_index] if tier_index is not None else None
+                db.session.add(Pledge(project_id=project.id, tier_id=tier.id if tier else None, backer_id=backer,
+                                      amount_fen=amount, status=PledgeStatus.PAID, paid_at=utcnow()))
+            db.session.commit()
+            return project.slug
+
+    return factory

@@ -76,10 +76,14 @@ class TierForm(FlaskForm):
                     shipping={"mainland": self.ship_mainland.data, "hk_mo_tw": self.ship_hk_mo_tw.data,
                               "overseas": self.ship_overseas.data})
 
-    def validate_ship_mainland(self, field):
-        if self.physical.data and all(f.data is None for f in (self.ship_mainland, self.ship_hk_mo_tw,
-                                                                 self.ship_overseas)):
-            raise ValidationError(_l("A physical reward needs at least one region it ships to."))
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        regions = (self.ship_mainland, self.ship_hk_mo_tw, self.ship_overseas)
+        if self.physical.data and all(f.data is None and not f.errors for f in regions):
+            self.ship_mainland.errors = list(self.ship_mainland.errors) + [
+                _l("A physical reward needs at least one region it ships to.")]
+            return False
+        return valid
 
 
 class RiskForm(FlaskForm):
