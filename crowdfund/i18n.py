@@ -2,7 +2,7 @@
 from decimal import Decimal
 
 from babel.numbers import format_decimal
-from flask import current_app, session
+from flask import current_app, has_request_context, session
 from flask_babel import format_datetime, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -45,7 +45,9 @@ LABELS = {"status_names": STATUS_NAMES, "step_names": STEP_NAMES, "field_names":
 
 
 def select_locale():
-    """The session's choice, else the account's, else the site default."""
+    """The session's choice, else the account's, else the site default (also for jobs and the CLI)."""
+    if not has_request_context():
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     supported = current_app.config["LANGUAGES"]
     chosen = session.get("locale")
     if chosen in supported:
