@@ -26,7 +26,8 @@ def register_cli(app):
         from crowdfund.demo import seed_demo as run
 
         result = run()
-        click.echo(f"demo data: {len(result['users'])} users and {result['categories']} categories created")
+        click.echo(f"demo data: {len(result['users'])} users, {result['categories']} categories and "
+                   f"{result['projects']} projects created")
 
     @app.cli.command("serve")
     @click.option("--host", default="127.0.0.1")

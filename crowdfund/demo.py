@@ -1,7 +1,22 @@
-"""Demo data for `flask seed-demo`: safe to run any number of times."""
-from crowdfund import accounts
+"""Demo data for `flask seed-demo`: accounts of every role, categories, and projects in every state.
+
+Safe to run any number of times: what exists (matched by email, slug or title) is left alone.
+Paid pledges here are demo figures written directly; real pledges come through the payment flow.
+"""
+import io
+import math
+import random
+from datetime import timedelta
+
+from PIL import Image, ImageDraw
+from sqlalchemy import select
+from werkzeug.datastructures import FileStorage
+
+from crowdfund import accounts, lifecycle, media, projects, review
 from crowdfund.catalog import ensure_categories
-from crowdfund.models import Role
+from crowdfund.extensions import db
+from crowdfund.models import Category, Pledge, PledgeStatus, Project, ProjectStatus, Role
+from crowdfund.models.base import utcnow
 
 # Listed in README; for the demo site only.
 DEMO_USERS = [
@@ -9,14 +24,209 @@ DEMO_USERS = [
     ("moderator@demo.crowdfund.test", "审核员 Moderator", "demo-moderator-pass", [Role.MODERATOR]),
     ("finance@demo.crowdfund.test", "财务 Finance", "demo-finance-pass", [Role.FINANCE]),
     ("creator@demo.crowdfund.test", "发起人 Creator", "demo-creator-pass", [Role.CREATOR]),
+    ("maker@demo.crowdfund.test", "造物工作室 Maker Studio", "demo-maker-pass", [Role.CREATOR]),
     ("backer@demo.crowdfund.test", "支持者 Backer", "demo-backer-pass", []),
 ]
+DEMO_BACKERS = [(f"backer{i}@demo.crowdfund.test", f"支持者{i}号", "demo-backer-pass") for i in range(1, 7)]
+
+S = ProjectStatus
+# title, summary, subcategory, status, goal (yuan), days, flexible?, tiers [(title, yuan, limit, physical)], funded %, featured
+PROJECTS = [
+    ("会学习的智能台灯", "根据作息自动调节色温的护眼台灯", "smart-hardware", S.LIVE, 50000, 30, False,
+     [("早鸟价台灯", 199, 3, True), ("标准版台灯", 259, None, True), ("双灯家庭装", 489, 200, True)], 86, True),
+    ("折叠电动自行车", "十二公斤、可进地铁的城市通勤车", "smart-hardware", S.LIVE, 300000, 45, False,
+     [("早鸟整车", 2999, 50, True), ("整车标准版", 3499, None, True)], 42, True),
+    ("蓝牙机械键盘 K8", "热插拔轴体、三模连接的小尺寸键盘", "gadgets", S.LIVE, 80000, 30, False,
+     [("键帽套装", 99, None, True), ("K8 键盘", 499, 500, True)], 131, False),
+    ("手账记账 App 高级版", "离线优先、隐私友好的记账应用", "software", S.LIVE, 20000, 20, True,
+     [("终身会员", 68, None, False), ("家庭共享版", 128, None, False)], 64, False),
+    ("《长安十二时辰》设定集", "收录三百幅原画与分镜的精装设定集", "publishing", S.LIVE, 120000, 40, False,
+     [("电子版", 39, None, False), ("精装实体书", 168, None, True), ("签名限定版", 398, 100, True)], 77, True),
+    ("国风动画短片《山海》", "十分钟的水墨风动画短片", "animation", S.LIVE, 150000, 50, False,
+     [("片尾鸣谢", 20, None, False), ("原画明信片", 88, None, True)], 23, False),
+    ("景德镇手作茶具", "青白瓷一壶四杯，匠人手工拉坯", "crafts", S.LIVE, 60000, 30, False,
+     [("品茗杯一只", 128, None, True), ("一壶四杯礼盒", 699, 80, True)], 95, False),
+    ("桌游《丝绸之路》", "二到五人的策略交易桌游", "tabletop", S.LIVE, 90000, 35, False,
+     [("标准版", 268, None, True), ("豪华版含扩展", 398, 300, True)], 158, True),
+    ("独立游戏《孤岛灯塔》", "像素风解谜冒险游戏", "video-games", S.LIVE, 100000, 30, False,
+     [("Steam 激活码", 48, None, False), ("实体典藏版", 298, 200, True)], 12, False),
+    ("民谣专辑《南方的河》", "十首原创民谣，黑胶与 CD 同步发行", "albums", S.LIVE, 40000, 30, False,
+     [("数字专辑", 30, None, False), ("黑胶唱片", 268, 150, True)], 58, False),
+    ("云南古树红茶", "临沧百年古树一芽二叶", "farm-produce", S.LIVE, 30000, 25, True,
+     [("品鉴装 50 克", 69, None, True), ("礼盒装 250 克", 298, None, True)], 71, False),
+    ("乡村小学图书角", "为二十所乡村小学建立图书角", "education", S.LIVE, 200000, 60, True,
+     [], 34, True),
+    ("极简帆布背包", "防泼水、可登机的通勤背包", "fashion", S.LIVE, 50000, 30, False,
+     [("背包一只", 239, None, True)], 3, False),
+    ("纪录片《最后的船工》", "记录长江最后一代木船工匠", "documentary", S.SUCCESSFUL, 80000, 30, False,
+     [("片尾鸣谢", 50, None, False), ("蓝光碟", 168, None, True)], 124, False),
+    ("黄铜钢笔", "手工车削黄铜笔杆，可换墨囊", "stationery", S.DELIVERING, 30000, 30, False,
+     [("钢笔一支", 159, None, True)], 210, False),
+    ("原创漫画《猫町》", "治愈系猫咪漫画单行本", "comics", S.COMPLETED, 20000, 30, False,
+     [("单行本", 58, None, True)], 180, False),
+    ("城市露营炉具", "一体式卡式炉与锅具", "home", S.FAILED, 120000, 30, False,
+     [("炉具套装", 399, None, True)], 18, False),
+    ("巡回演出《夏夜》", "独立乐队十城巡演", "live", S.CANCELLED, 100000, 30, False,
+     [("门票", 120, None, False)], 5, False),
+    ("宠物智能喂食器", "远程投喂、余粮提醒", "gadgets", S.SUSPENDED, 60000, 30, False,
+     [("喂食器", 299, None, True)], 40, False),
+    ("手工辣椒酱", "贵州古法糍粑辣椒", "snacks", S.APPROVED, 20000, 30, False,
+     [("三瓶装", 79, None, True)], 0, False),
+    ("流浪猫绝育计划", "为社区流浪猫做绝育与疫苗", "animals", S.IN_REVIEW, 50000, 45, True,
+     [], 0, False),
+    ("AI 写作助手", "帮你整理灵感的写作工具", "software", S.CHANGES_REQUESTED, 50000, 30, False,
+     [("年度会员", 199, None, False)], 0, False),
+    ("高收益理财俱乐部", "加入即享每年分红", "software", S.REJECTED, 100000, 30, False,
+     [("会员", 999, None, False)], 0, False),
+    ("短片《归途》", "春运路上的一个故事", "short-film", S.SUBMITTED, 60000, 30, False,
+     [("片尾鸣谢", 30, None, False)], 0, False),
+    ("手绘城市地图", "十二座城市的手绘地图集", "publishing", S.DRAFT, 30000, 30, False,
+     [("地图集", 88, None, True)], 0, False),
+]
+CHARITIES = {"乡村小学图书角", "流浪猫绝育计划"}
+PALETTES = [((194, 65, 12), (251, 191, 36)), ((14, 116, 144), (134, 239, 172)), ((88, 28, 135), (244, 114, 182)),
+            ((22, 101, 52), (190, 242, 100)), ((30, 64, 175), (147, 197, 253)), ((127, 29, 29), (253, 186, 116))]
+
+
+def cover_image(seed):
+    """A generated 1600×900 cover: a gradient with a few shapes (no text, so no fonts needed)."""
+    rng = random.Random(seed)
+    start, end = PALETTES[seed % len(PALETTES)]
+    image = Image.new("RGB", (1600, 900))
+    draw = ImageDraw.Draw(image)
+    for x in range(0, 1600, 8):
+        t = x / 1600
+        draw.rectangle([x, 0, x + 8, 900], fill=tuple(int(a + (b - a) * t) for a, b in zip(start, end)))
+    for _ in range(6):
+        r = rng.randint(60, 260)
+        cx, cy = rng.randint(0, 1600), rng.randint(0, 900)
+        shade = tuple(min(255, c + 40) for c in end)
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline=shade, width=10)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    buffer.seek(0)
+    return FileStorage(buffer, filename=f"cover-{seed}.png", content_type="image/png")
+
+
+def _story(title, summary):
+    return (f"## 关于「{title}」\n\n{summary}。我们花了两年时间打磨原型，走访了上百位用户。\n\n"
+            f"## 为什么需要你的支持\n\n首批生产需要开模和备料，众筹资金将全部用于生产与交付。\n\n"
+            f"- 生产：约 70%\n- 物流与包装：约 20%\n- 平台服务费与税费：约 10%\n\n"
+            f"## 团队\n\n我们是一支来自杭州和成都的小团队，之前做过三款量产产品。")
+
+
+def _users():
+    created = [email for email, name, password, roles in DEMO_USERS
+               if accounts.ensure_user(email, name, password, roles)[1]]
+    backers = [accounts.ensure_user(email, name, password)[0] for email, name, password in DEMO_BACKERS]
+    return created, backers
+
+
+def _paid_pledges(project, backers, percent, now):
+    """Demo progress: paid pledges adding up to about `percent` of the goal."""
+    if not percent:
+        return
+    target = project.goal_fen * percent // 100
+    tiers = project.tiers or [None]
+    count = max(1, min(40, math.ceil(target / max((t.price_fen if t else 100_00) for t in tiers))))
+    share = target // count
+    for i in range(count):
+        tier = tiers[i % len(tiers)]
+        if tier is not None and tier.quantity_limit is not None and \
+                sum(1 for p in project_pledges(project) if p.tier_id == tier.id) >= tier.quantity_limit:
+            tier = None
+        amount = max(share, tier.price_fen if tier else 1_00)
+        db.session.add(Pledge(project_id=project.id, tier_id=tier.id if tier else None,
+                              backer_id=backers[i % len(backers)].id, amount_fen=amount, status=PledgeStatus.PAID,
+                              paid_at=now - timedelta(hours=3 * i + 1)))
+        db.session.flush()
+
+
+def project_pledges(project):
+    return db.session.scalars(select(Pledge).where(Pledge.project_id == project.id)).all()
+
+
+def _move(project, status, moderator, now):
+    """Walk the project through the lifecycle to `status`, as reviewers and the scheduler would."""
+    if status == S.DRAFT:
+        return
+    lifecycle.transition(project, S.SUBMITTED, actor=project.creator, reason="demo")
+    if status == S.SUBMITTED:
+        return
+    if status == S.REJECTED:
+        lifecycle.transition(project, S.IN_REVIEW, reason="machine review passed")
+        review.reject(project, moderator, "承诺分红，属于变相理财，平台不允许。")
+        return
+    review.run_machine_review(project.id)
+    if project.status != S.IN_REVIEW:
+        lifecycle.transition(project, S.IN_REVIEW, reason="demo")
+    if status == S.IN_REVIEW:
+        return
+    if status == S.CHANGES_REQUESTED:
+        review.request_changes(project, moderator, {"story": "请补充产品的隐私保护说明和数据存储位置。",
+                                                    "rewards": "请说明年度会员到期后的续费价格。"})
+        return
+    if status == S.APPROVED:
+        review.approve(project, moderator, launch_at=now + timedelta(days=3), now=now)
+        return
+    ended = status in (S.SUCCESSFUL, S.FAILED, S.DELIVERING, S.COMPLETED)
+    review.approve(project, moderator, now=now)
+    project.launch_at = now - timedelta(days=project.duration_days + 5 if ended else 6)
+    project.end_at = project.launch_at + timedelta(days=project.duration_days)
+    db.session.commit()
+    if status in (S.SUCCESSFUL, S.DELIVERING, S.COMPLETED):
+        lifecycle.transition(project, S.SUCCESSFUL, reason="goal reached at deadline", now=now)
+        if status in (S.DELIVERING, S.COMPLETED):
+            lifecycle.transition(project, S.DELIVERING, actor=project.creator, reason="rewards shipping")
+        if status == S.COMPLETED:
+            lifecycle.transition(project, S.COMPLETED, actor=project.creator, reason="all rewards delivered")
+    elif status == S.FAILED:
+        lifecycle.transition(project, S.FAILED, reason="goal not reached at deadline", now=now)
+    elif status in (S.CANCELLED, S.SUSPENDED):
+        lifecycle.transition(project, status, actor=moderator, reason="demo")
+
+
+def _projects(backers):
+    now = utcnow()
+    creators = [accounts.find_by_email("creator@demo.crowdfund.test"), accounts.find_by_email("maker@demo.crowdfund.test")]
+    moderator = accounts.find_by_email("moderator@demo.crowdfund.test")
+    categories = {c.slug: c for c in db.session.scalars(select(Category))}
+    existing = set(db.session.scalars(select(Project.title).where(Project.creator_id.in_([c.id for c in creators]))))
+    created = 0
+    for seed, (title, summary, sub, status, goal, days, flexible, tiers, percent, featured) in enumerate(PROJECTS):
+        if title in existing:
+            continue
+        creator = creators[seed % 2]
+        project = projects.create_draft(creator)
+        cover = media.save_image(creator, cover_image(seed))
+        charity = title in CHARITIES
+        projects.update_basics(project, title=title, summary=summary, category=categories[sub],
+                               kind="charity" if charity else "reward", cover=cover)
+        projects.update_story(project, story_source=_story(title, summary))
+        projects.update_funding(project, goal_fen=goal * 100, duration_days=days,
+                                funding_mode="flexible" if flexible else "all_or_nothing")
+        month = (now + timedelta(days=days + 90)).strftime("%Y-%m")
+        for tier_title, price, limit, physical in tiers:
+            projects.add_tier(project, title=tier_title, description=f"{tier_title}，含包装与说明书。",
+                              price_fen=price * 100, quantity_limit=limit, delivery_month=month, physical=physical,
+                              unit_cost_fen=price * 45 if physical else None,
+                              shipping={"mainland": 0, "hk_mo_tw": 30_00} if physical else {})
+        projects.update_risk(project, risk_disclosure="量产过程中可能遇到模具返工或原材料涨价，届时我们会及时更新进度，"
+                                                      "并优先保证已支持用户的交付。",
+                             partner_charity="中国乡村发展基金会" if charity else None,
+                             charity_certificate=cover if charity else None,
+                             fund_use_plan="图书采购 80%，书架与运输 15%，回访 5%。" if charity else None)
+        projects.reach_step(project, "preview")
+        _move(project, status, moderator, now)
+        project.featured = featured
+        _paid_pledges(project, backers, percent, now)
+        db.session.commit()
+        created += 1
+    return created
 
 
 def seed_demo():
-    """Create the demo accounts and categories that are missing; returns what was created."""
-    created_users = [
-        email for email, name, password, roles in DEMO_USERS
-        if accounts.ensure_user(email, name, password, roles)[1]
-    ]
-    return {"users": created_users, "categories": ensure_categories()}
+    """Create whatever demo data is missing; returns what was created."""
+    categories = ensure_categories()
+    users, backers = _users()
+    return {"users": users, "categories": categories, "projects": _projects(backers)}

@@ -38,6 +38,12 @@ class RewardTier(db.Model):
     shipping_rates = relationship("ShippingRate", cascade="all, delete-orphan", lazy="selectin",
                                   order_by="ShippingRate.region")
 
+    @property
+    def rates_in_order(self):
+        """Shipping rates, nearest region first."""
+        order = [r.value for r in ShippingRegion]
+        return sorted(self.shipping_rates, key=lambda rate: order.index(rate.region))
+
     def shipping_fee(self, region):
         """The fee in fen to ship to the region, or None when the tier does not ship there."""
         for rate in self.shipping_rates:

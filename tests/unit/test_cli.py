@@ -24,20 +24,33 @@ def test_create_admin_refuses_a_short_password(app, runner):
         assert db.session.query(User).count() == 0
 
 
-def test_seed_demo_is_idempotent_and_covers_every_role(app, runner, forms):
+def test_seed_demo_is_idempotent_and_covers_every_role_and_state(app, runner, forms):
+    from crowdfund.demo import DEMO_BACKERS, PROJECTS
+    from crowdfund.discovery import tier_counts
+    from crowdfund.models import Project, ProjectKind, ProjectStatus
+
     first = runner.invoke(args=["seed-demo"])
     second = runner.invoke(args=["seed-demo"])
-    assert first.exit_code == second.exit_code == 0
-    assert "0 users and 0 categories created" in second.output
+    assert first.exit_code == second.exit_code == 0, first.output
+    assert "0 users, 0 categories and 0 projects created" in second.output
     with app.app_context():
         users = db.session.query(User).all()
-        assert len(users) == len(DEMO_USERS)
-        held = set().union(*(u.roles for u in users))
-        assert held == set(Role)
+        assert len(users) == len(DEMO_USERS) + len(DEMO_BACKERS)
+        assert set().union(*(u.roles for u in users)) == set(Role)
         assert any(not u.roles for u in users), "a plain backer account"
         top = db.session.query(Category).filter(Category.parent_id.is_(None)).count()
         assert top == len(CATEGORIES)
         assert db.session.query(Category).count() == len(CATEGORIES) + sum(len(c[3]) for c in CATEGORIES)
+        rows = db.session.query(Project).all()
+        assert len(rows) == len(PROJECTS) >= 24
+        assert {p.status for p in rows} == set(ProjectStatus)
+        assert {p.category.parent.slug for p in rows} == {c[0] for c in CATEGORIES}
+        assert any(p.kind == ProjectKind.CHARITY for p in rows)
+        assert all(p.cover is not None and len(p.cover.variants) == 3 for p in rows)
+        tiers = [t for p in rows for t in p.tiers]
+        counts = tier_counts(tiers)
+        assert any(t.quantity_limit is None for t in tiers)
+        assert any(t.quantity_limit and counts[t.id].sold_out for t in tiers), "one sold-out tier"
     email, _, password, _ = DEMO_USERS[0]
     assert forms.login(email=email, password=password).status_code == 303
 

@@ -23,12 +23,19 @@ def run(app, slug):
     ("手工电子烟套装", "tobacco"), ("Handmade e-cigarette kit", "tobacco"),
     ("仿真枪模型", "weapons"), ("这款茶可以根治糖尿病、抗癌", "medical_claims"),
     ("Our tea cures cancer", "medical_claims"), ("比特币矿机众筹", "futures"),
+    ("本品可治愈失眠", "medical_claims"),
 ])
 def test_prohibited_words_send_the_project_back(app, make_project, text, topic):
     slug = make_project(status="submitted", story="正常的故事内容。" * 10 + text)
     outcome, findings, status = run(app, slug)
     assert outcome == "changes_requested" and status == ProjectStatus.CHANGES_REQUESTED
     assert (f"keyword:{topic}", "blocking", "story") in findings
+
+
+def test_everyday_words_near_prohibited_ones_are_not_flagged(app, make_project):
+    slug = make_project(status="submitted", story="一部治愈系猫咪漫画，画风温暖。" * 6 + "A healing, heart-warming comic.")
+    outcome, findings, _ = run(app, slug)
+    assert outcome == "in_review" and not any(rule.startswith("keyword") for rule, _, _ in findings)
 
 
 def test_a_clean_project_goes_to_the_moderators(app, make_project):

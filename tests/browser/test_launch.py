@@ -1,0 +1,93 @@
+"""A creator launches a project through the wizard (JS on and off); a moderator approves; backers find it."""
+import re
+
+import pytest
+
+from tests.conftest import CHROMIUM_ARGS  # noqa: F401 - same browser settings as the page fixture
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def people(app, make_user):
+    from crowdfund.catalog import ensure_categories
+
+    with app.app_context():
+        ensure_categories()
+    make_user(email="maker@example.com", display_name="造物者", roles=["creator"])
+    make_user(email="mod@example.com", display_name="审核员", roles=["moderator"])
+
+
+def log_in(page, email):
+    page.goto("/login")
+    page.get_by_label("邮箱").fill(email)
+    page.get_by_label("密码").fill("correct horse 1")
+    page.get_by_role("button", name="登录").click()
+    page.locator(".flash.success").wait_for()
+
+
+def next_step(page, heading_step):
+    page.get_by_role("button", name="下一步").click()
+    page.locator(f'.steps li[aria-current="step"]:has-text("{heading_step}")').wait_for()
+
+
+def test_creator_launches_moderator_approves_backers_find_it(page, browser, live_server, people, tmp_path):
+    from tests.conftest import image_file
+
+    word = "夜光" if page.js_enabled else "星空"
+    cover = tmp_path / "cover.png"
+    cover.write_bytes(image_file(size=(1200, 675)).read())
+
+    log_in(page, "maker@example.com")
+    page.get_by_role("link", name="我的项目").first.click()
+    page.get_by_role("button", name="发起新项目").click()
+    page.wait_for_url(re.compile(r"/edit/basics$"))
+    if page.js_enabled:
+        page.evaluate("window.__sameDocument = true")
+
+    page.get_by_label("标题").fill(f"{word}露营灯")
+    page.get_by_label("一句话简介").fill(f"{word}材料做的户外灯")
+    page.get_by_label("分类").select_option(label="智能硬件")
+    page.get_by_label("封面图片").set_input_files(str(cover))
+    next_step(page, "项目故事")
+    page.get_by_label("项目故事").fill(f"## {word}露营灯\n\n" + "白天吸收阳光，夜里发出柔和的光，不需要电池。" * 4)
+    next_step(page, "筹款设置")
+    page.get_by_label("目标金额（元）").fill("20000")
+    page.get_by_label("筹款天数").fill("30")
+    next_step(page, "回报")
+
+    page.get_by_label("回报名称").fill("露营灯一盏")
+    page.get_by_label("价格（元）").fill("129")
+    page.get_by_label("限量（不限量请留空）").fill("300")
+    page.get_by_label("预计发放时间").fill("2031-05")
+    page.get_by_label("中国大陆运费").fill("0")
+    page.get_by_role("button", name="添加回报档位").click()
+    page.locator("details.tier-edit summary", has_text="露营灯一盏").wait_for()
+    next_step(page, "风险与认证")
+    page.get_by_label("风险与挑战（风险提示）").fill("蓄光材料供货可能延迟。")
+    next_step(page, "预览并提交")
+    assert page.get_by_role("heading", name=f"{word}露营灯").first.is_visible()
+    assert page.locator(".preview-frame img.cover").count() == 1, "the uploaded cover is shown"
+    if page.js_enabled:
+        assert page.evaluate("window.__sameDocument === true"), "htmx swapped each step without a reload"
+    page.get_by_role("button", name="提交审核").click()
+    page.get_by_text("已提交，我们会尽快审核你的项目。").wait_for()
+
+    moderator = browser.new_context(java_script_enabled=page.js_enabled, viewport={"width": 360, "height": 740},
+                                    base_url=live_server.url)
+    mod_page = moderator.new_page()
+    log_in(mod_page, "mod@example.com")
+    mod_page.goto("/moderation/")
+    mod_page.get_by_role("link", name=f"{word}露营灯").click()
+    mod_page.get_by_role("button", name="通过", exact=True).click()
+    mod_page.get_by_text("已通过。").wait_for()
+    moderator.close()
+
+    page.goto("/")
+    page.get_by_role("link", name=f"{word}露营灯").first.wait_for()
+    page.goto("/search")
+    page.get_by_label("标题、简介或发起人").fill(word)
+    page.get_by_role("button", name="搜索").last.click()
+    page.locator(".cards").get_by_role("link", name=f"{word}露营灯").wait_for()
+    page.locator(".cards").get_by_role("link", name=f"{word}露营灯").click()
+    page.get_by_text("限量 300，剩余 300").wait_for()
