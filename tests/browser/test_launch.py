@@ -14,7 +14,6 @@ def people(app, make_user):
 
     with app.app_context():
         ensure_categories()
-    make_user(email="maker@example.com", display_name="造物者", roles=["creator"])
     make_user(email="mod@example.com", display_name="审核员", roles=["moderator"])
 
 
@@ -31,14 +30,38 @@ def next_step(page, heading_step):
     page.locator(f'.steps li[aria-current="step"]:has-text("{heading_step}")').wait_for()
 
 
-def test_creator_launches_moderator_approves_backers_find_it(page, browser, live_server, people, tmp_path):
+def test_newcomer_signs_up_verifies_launches_and_backers_find_it(page, browser, live_server, people, tmp_path):
     from tests.conftest import image_file
 
     word = "夜光" if page.js_enabled else "星空"
     cover = tmp_path / "cover.png"
     cover.write_bytes(image_file(size=(1200, 675)).read())
 
-    log_in(page, "maker@example.com")
+    # A newcomer signs up and hands in identity papers.
+    page.goto("/signup")
+    page.get_by_label("邮箱").fill(f"maker-{word}@example.com")
+    page.get_by_label("昵称").fill(f"{word}工作室")
+    page.get_by_label("密码", exact=True).fill("correct horse 1")
+    page.get_by_label("再次输入密码").fill("correct horse 1")
+    page.get_by_label("我已阅读并同意").check()
+    page.get_by_role("button", name="注册").click()
+    page.locator(".flash.success").wait_for()
+    page.goto("/me/verification")
+    page.get_by_label("真实姓名").fill("张三")
+    page.get_by_label("居民身份证号码").fill("11010519491231002X")
+    page.get_by_label("身份证或营业执照照片").set_input_files(str(cover))
+    page.get_by_role("button", name="提交认证").click()
+    page.get_by_text("谢谢，审核人员会尽快核验你的证件。").wait_for()
+
+    moderator = browser.new_context(java_script_enabled=page.js_enabled, viewport={"width": 360, "height": 740},
+                                    base_url=live_server.url)
+    mod_page = moderator.new_page()
+    log_in(mod_page, "mod@example.com")
+    mod_page.goto("/moderation/verifications")
+    mod_page.get_by_text("110***********002X").wait_for()
+    mod_page.get_by_role("button", name="通过", exact=True).click()
+    mod_page.get_by_text("决定已保存。").wait_for()
+
     page.get_by_role("link", name="我的项目").first.click()
     page.get_by_role("button", name="发起新项目").click()
     page.wait_for_url(re.compile(r"/edit/basics$"))
@@ -73,10 +96,6 @@ def test_creator_launches_moderator_approves_backers_find_it(page, browser, live
     page.get_by_role("button", name="提交审核").click()
     page.get_by_text("已提交，我们会尽快审核你的项目。").wait_for()
 
-    moderator = browser.new_context(java_script_enabled=page.js_enabled, viewport={"width": 360, "height": 740},
-                                    base_url=live_server.url)
-    mod_page = moderator.new_page()
-    log_in(mod_page, "mod@example.com")
     mod_page.goto("/moderation/")
     mod_page.get_by_role("link", name=f"{word}露营灯").click()
     mod_page.get_by_role("button", name="通过", exact=True).click()

@@ -74,3 +74,20 @@ def test_worker_with_cron_ticks_periodic_jobs(redis_app, start_worker):
     before = utcnow()
     start_worker()
     wait_for(lambda: (last_run(redis_app) or before) > before, timeout=40)
+
+
+def test_machine_review_runs_in_the_worker_on_submit(app, redis_app, rq_worker, make_project):
+    from crowdfund import projects
+    from crowdfund.models import Project, ProjectStatus, User
+
+    slug = make_project(status="draft")
+    with redis_app.app_context():
+        project = db.session.scalar(db.select(Project).filter_by(slug=slug))
+        projects.submit(project, db.session.get(User, project.creator_id))
+        assert project.status == ProjectStatus.SUBMITTED
+
+    def status():
+        with redis_app.app_context():
+            return db.session.scalar(db.select(Project.status).filter_by(slug=slug))
+
+    wait_for(lambda: status() == ProjectStatus.IN_REVIEW, timeout=30)
