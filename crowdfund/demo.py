@@ -96,7 +96,7 @@ def cover_image(seed):
     draw = ImageDraw.Draw(image)
     for x in range(0, 1600, 8):
         t = x / 1600
-        draw.rectangle([x, 0, x + 8, 900], fill=tuple(int(a + (b - a) * t) for a, b in zip(start, end)))
+        draw.rectangle([x, 0, x + 8, 900], fill=tuple(int(a + (b - a) * t) for a, b in zip(start, end, strict=True)))
     for _ in range(6):
         r = rng.randint(60, 260)
         cx, cy = rng.randint(0, 1600), rng.randint(0, 900)

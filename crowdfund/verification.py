@@ -23,7 +23,7 @@ def valid_id_number(value):
     value = (value or "").strip().upper()
     if not re.fullmatch(r"\d{17}[\dX]", value):
         return False
-    total = sum(int(d) * w for d, w in zip(value[:17], ID_WEIGHTS))
+    total = sum(int(d) * w for d, w in zip(value[:17], ID_WEIGHTS, strict=True))
     return ID_CHECK[total % 11] == value[-1]
 
 

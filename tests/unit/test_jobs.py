@@ -67,7 +67,7 @@ def test_jobs_on_every_named_queue_are_worked(redis_app, rq_worker):
     with redis_app.app_context():
         jobs = [enqueue(run_periodic, HEARTBEAT, queue=name) for name in ("payments", "notifications", "default")]
     for job in jobs:
-        wait_for(lambda: job.get_status(refresh=True) == "finished", timeout=30)
+        wait_for(lambda job=job: job.get_status(refresh=True) == "finished", timeout=30)
 
 
 def test_worker_with_cron_ticks_periodic_jobs(redis_app, start_worker):

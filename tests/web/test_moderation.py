@@ -1,5 +1,4 @@
 """The moderators' queue, decisions, verifications and featuring."""
-import re
 
 import pytest
 

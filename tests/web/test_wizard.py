@@ -4,7 +4,7 @@ import re
 import pytest
 
 from crowdfund.extensions import db
-from crowdfund.models import Project, ProjectStatus, RewardTier
+from crowdfund.models import Project, ProjectStatus
 from tests.conftest import PDF_BYTES, csrf_from, image_file
 
 
@@ -212,8 +212,10 @@ def test_only_the_owner_can_edit_a_draft(client, app, draft, forms, login_as, ma
     forms.logout()
     login_as("creator")
     assert client.get(f"/me/projects/{draft}/edit/basics").status_code == 403
-    assert post_tier(client, draft, f"/me/projects/{draft}/tiers", tier_data()).status_code == 403 \
-        if False else client.post(f"/me/projects/{draft}/tiers", data=tier_data()).status_code in (400, 403)
+    token = csrf_from(client.get("/me/projects"))
+    assert client.post(f"/me/projects/{draft}/tiers", data={"csrf_token": token, **tier_data()}).status_code == 403
+    assert client.post(f"/me/projects/{draft}/submit", data={"csrf_token": token}).status_code == 403
+    assert tiers(app, draft) == []
     forms.logout()
     assert client.get(f"/me/projects/{draft}/edit/basics").status_code == 302
 

@@ -6,7 +6,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, IntegerField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import URL, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import URL, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from crowdfund.fields import YuanField
 from crowdfund.models import FundingMode, ProjectKind

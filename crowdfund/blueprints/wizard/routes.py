@@ -2,6 +2,7 @@
 from flask import abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from werkzeug.datastructures import CombinedMultiDict
 
 from crowdfund import discovery, lifecycle, media, projects, review, verification
 from crowdfund.blueprints.wizard import bp
@@ -159,12 +160,13 @@ def edit(slug, step):
     if not lifecycle.is_editable(project):
         flash(_("This project has been submitted and can no longer be edited."), "error")
         return redirect(url_for("creator.projects_list"), code=303)
-    if request.method == "GET" or step in ("rewards", "preview"):
-        if request.method == "POST":
-            return go(project, step, request.form.get("nav", "next"))
+    if request.method == "GET":
         return render_step(project, step, step_form(step, project))
-    form = step_form(step, project, formdata=_formdata())
     nav = request.form.get("nav", "next")
+    if step in ("rewards", "preview"):
+        # Tiers are saved by their own forms; this form only moves between steps.
+        return go(project, step, nav)
+    form = step_form(step, project, formdata=CombinedMultiDict([request.files, request.form]))
     if step == "story" and nav == "preview":
         if form.validate_on_submit():
             return render_step(project, step, form, preview_html=markdown_to_html(form.story.data))
@@ -172,12 +174,6 @@ def edit(slug, step):
         return go(project, step, nav)
     db.session.rollback()
     return render_step(project, step, form, status=422)
-
-
-def _formdata():
-    from werkzeug.datastructures import CombinedMultiDict
-
-    return CombinedMultiDict([request.files, request.form])
 
 
 def _tier_list(project, status=200, tier_forms=None, new_tier_form=None):
