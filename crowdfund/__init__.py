@@ -44,6 +44,7 @@ def init_extensions(app):
     from sqlalchemy import event
 
     from crowdfund import jobs, models  # noqa: F401 - register models and periodic jobs
+    from crowdfund.payments import callbacks  # noqa: F401 - registers the reconciliation job
     from crowdfund.extensions import babel, csrf, db, limiter, login_manager, migrate
     from crowdfund.i18n import select_locale
     from crowdfund.models.base import render_item
@@ -98,11 +99,17 @@ def register_blueprints(app):
     from crowdfund.blueprints.moderation import bp as moderation_bp
     from crowdfund.blueprints.projects import bp as projects_bp
     from crowdfund.blueprints.public import bp as public_bp
+    from crowdfund.blueprints.payments import bp as payments_bp
+    from crowdfund.blueprints.pledges import bp as pledges_bp
     from crowdfund.blueprints.wizard import bp as wizard_bp
 
     for bp in (public_bp, auth_bp, account_bp, admin_bp, projects_bp, wizard_bp, creator_bp, moderation_bp,
-               media_bp):
+               media_bp, pledges_bp, payments_bp):
         app.register_blueprint(bp)
+    if app.config["PAYMENT_SANDBOX"]:
+        from crowdfund.blueprints.sandbox import bp as sandbox_bp
+
+        app.register_blueprint(sandbox_bp)
 
 
 def register_templating(app):

@@ -144,3 +144,33 @@ def list_users(page=1, per_page=50):
         select(User).order_by(User.id.desc()).limit(per_page).offset((page - 1) * per_page)
     ).all()
     return users, total
+
+
+def addresses_of(user):
+    """The account's address book, newest first."""
+    from crowdfund.models import Address
+
+    return db.session.scalars(select(Address).where(Address.user_id == user.id).order_by(Address.id.desc())).all()
+
+
+def add_address(user, *, name, phone, province, city, district, detail, region="mainland"):
+    """Save a shipping address to the account's address book."""
+    from crowdfund.models import Address
+
+    address = Address(user_id=user.id, name=name.strip(), phone=phone.strip(), province=province.strip(),
+                      city=city.strip(), district=district.strip(), detail=detail.strip(), region=region)
+    db.session.add(address)
+    db.session.commit()
+    return address
+
+
+def delete_address(user, address_id):
+    """Remove an address from the account's own book (others' addresses are untouchable)."""
+    from crowdfund.models import Address
+
+    address = db.session.get(Address, address_id)
+    if address is None or address.user_id != user.id:
+        return False
+    db.session.delete(address)
+    db.session.commit()
+    return True

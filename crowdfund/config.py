@@ -63,6 +63,15 @@ class Config:
         self.RATELIMIT_SWALLOW_ERRORS = True
         self.TRUSTED_PROXIES = int(env.get("TRUSTED_PROXIES", "0"))
         self.TICK_SECONDS = int(env.get("TICK_SECONDS", "60"))
+        self.SITE_URL = (env.get("SITE_URL") or "http://127.0.0.1:5000").rstrip("/")
+        # Payments (SPEC 2.2). PAYMENT_SANDBOX=1 serves a local Alipay-protocol gateway with its own keys.
+        self.PAYMENT_SANDBOX = _bool("PAYMENT_SANDBOX", self.ENV_NAME != "production")
+        self.ALIPAY_APP_ID = env.get("ALIPAY_APP_ID", "2021000000000001")
+        self.ALIPAY_SELLER_ID = env.get("ALIPAY_SELLER_ID", "2088000000000001")
+        self.ALIPAY_APP_PRIVATE_KEY = env.get("ALIPAY_APP_PRIVATE_KEY") or None  # PKCS#1 PEM or a path to one
+        self.ALIPAY_PUBLIC_KEY = env.get("ALIPAY_PUBLIC_KEY") or None  # Alipay's public key, PEM or a path
+        self.ALIPAY_GATEWAY = env.get("ALIPAY_GATEWAY") or None  # default: the sandbox, or openapi.alipay.com
+        self.PLEDGE_HOLD_MINUTES = int(env.get("PLEDGE_HOLD_MINUTES", "30"))
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
@@ -88,6 +97,8 @@ class Config:
                 )
             if self.SQLALCHEMY_DATABASE_URI.startswith("sqlite") and not _bool("ALLOW_SQLITE"):
                 raise ConfigError("DATABASE_URL must point at PostgreSQL or MySQL in production")
+            if self.PAYMENT_SANDBOX:
+                raise ConfigError("PAYMENT_SANDBOX must be off in production")
         elif not self.SECRET_KEY:
             self.SECRET_KEY = dev_secret_key(instance_path)
         return self

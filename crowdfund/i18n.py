@@ -39,7 +39,14 @@ SORT_NAMES = {"newest": _l("Newest"), "ending": _l("Ending soon"), "most_funded"
 SEVERITY_NAMES = {"blocking": _l("Blocking"), "warning": _l("Warning"), "info": _l("Note")}
 VERIFICATION_STATUS_NAMES = {"pending": _l("Waiting for review"), "approved": _l("Approved"),
                              "rejected": _l("Rejected")}
-LABELS = {"status_names": STATUS_NAMES, "step_names": STEP_NAMES, "field_names": FIELD_NAMES,
+PLEDGE_STATUS_NAMES = {
+    "pending": _l("Waiting for payment"), "paid": _l("Paid"), "expired": _l("Expired, not charged"),
+    "closed": _l("Closed, not charged"), "cancelled": _l("Cancelled"),
+    "refund_due": _l("Paid after it expired: being refunded"), "refunded": _l("Refunded"),
+}
+CHANNEL_NAMES = {"pc": _l("Alipay on a computer"), "wap": _l("Alipay on this phone"),
+                 "qr": _l("Scan a QR code with the Alipay app")}
+LABELS = {"pledge_status_names": PLEDGE_STATUS_NAMES, "channel_names": CHANNEL_NAMES,"status_names": STATUS_NAMES, "step_names": STEP_NAMES, "field_names": FIELD_NAMES,
           "region_names": REGION_NAMES, "sort_names": SORT_NAMES, "severity_names": SEVERITY_NAMES,
           "verification_status_names": VERIFICATION_STATUS_NAMES}
 

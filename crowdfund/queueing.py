@@ -69,7 +69,7 @@ def get_queue(name="default", app=None):
     return Queue(name, connection=connection) if connection is not None else None
 
 
-def enqueue(func, *args, queue="default", job_id=None, timeout=300, retries=3, **kwargs):
+def enqueue(func, *args, queue="default", job_id=None, timeout=300, retries=3, retry_intervals=None, **kwargs):
     """Run `func(*args, **kwargs)` in a worker, or right now when no Redis is configured.
 
     Returns the RQ job, or the function's result in embedded mode. Inline jobs run in a
@@ -79,7 +79,7 @@ def enqueue(func, *args, queue="default", job_id=None, timeout=300, retries=3, *
     if rq_queue is None:
         with current_app.app_context():
             return func(*args, **kwargs)
-    retry = Retry(max=retries, interval=[10, 60, 300][:retries]) if retries else None
+    retry = Retry(max=retries, interval=retry_intervals or [10, 60, 300][:retries]) if retries else None
     return rq_queue.enqueue(func, args=args, kwargs=kwargs, job_id=job_id, job_timeout=timeout, retry=retry)
 
 

@@ -75,6 +75,7 @@ def app_config(database_url, instance, **overrides):
         "SECRET_KEY": "test-" + secrets.token_hex(16),
         "REDIS_URL": None,
         "RATELIMIT_STORAGE_URI": "memory://",
+        "PAYMENT_SANDBOX": True,
     }
     config.update(overrides)
     os.environ["INSTANCE_PATH"] = str(instance)
@@ -95,10 +96,22 @@ def wipe(app):
         db.engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def sandbox_key_dir(tmp_path_factory):
+    """Sandbox RSA keys generated once per run (generation takes a second), copied into each test's instance."""
+    from crowdfund.payments.keys import sandbox_keys
+
+    instance = tmp_path_factory.mktemp("keys")
+    sandbox_keys(instance)
+    return instance / "payments"
+
+
 @pytest.fixture
-def make_app(database_url, tmp_path):
+def make_app(database_url, tmp_path, sandbox_key_dir):
     """Factory for apps on the test database; every table is emptied afterwards."""
     apps = []
+    if not (tmp_path / "instance" / "payments").exists():
+        shutil.copytree(sandbox_key_dir, tmp_path / "instance" / "payments")
 
     def factory(**overrides):
         app = create_app(app_config(database_url, tmp_path / "instance", **overrides))
@@ -225,12 +238,14 @@ def redis_app(make_app, redis_url):
 @pytest.fixture
 def start_worker(redis_app, tmp_path):
     """Factory: start a real `python worker.py ARGS` process on the test app's database and Redis."""
-    env = {**os.environ, "DATABASE_URL": redis_app.config["SQLALCHEMY_DATABASE_URI"],
-           "REDIS_URL": redis_app.config["REDIS_URL"], "SECRET_KEY": redis_app.config["SECRET_KEY"],
-           "INSTANCE_PATH": str(tmp_path / "worker-instance")}
     started = []
 
     def factory(*args):
+        # Same database, Redis, instance folder (sandbox keys) and site URL as the test app.
+        env = {**os.environ, "DATABASE_URL": redis_app.config["SQLALCHEMY_DATABASE_URI"],
+               "REDIS_URL": redis_app.config["REDIS_URL"], "SECRET_KEY": redis_app.config["SECRET_KEY"],
+               "INSTANCE_PATH": redis_app.instance_path, "SITE_URL": redis_app.config["SITE_URL"],
+               "PAYMENT_SANDBOX": "1"}
         log = open(tmp_path / f"worker-{len(started)}.log", "w+")
         process = subprocess.Popen([sys.executable, str(ROOT / "worker.py"), *args], cwd=ROOT, env=env,
                                    stdout=log, stderr=subprocess.STDOUT)
@@ -273,6 +288,7 @@ class LiveServer:
 @pytest.fixture
 def live_server(app):
     server = LiveServer(app)
+    app.config["SITE_URL"] = server.url  # notify/return URLs and the sandbox gateway point here
     yield server
     server.stop()
 

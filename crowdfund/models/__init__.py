@@ -4,15 +4,17 @@ from crowdfund.models.category import Category
 from crowdfund.models.jobs import PeriodicRun
 from crowdfund.models.media import Media, MediaKind
 from crowdfund.models.notification import Notification
-from crowdfund.models.pledge import Pledge, PledgeStatus
+from crowdfund.models.pledge import Address, PaymentNotification, Pledge, PledgeStatus
 from crowdfund.models.project import (FundingMode, Project, ProjectDocument, ProjectEvent, ProjectKind,
                                       ProjectStatus)
 from crowdfund.models.review import ReviewDecision, ReviewFinding, Severity
+from crowdfund.models.sandbox import SandboxRefund, SandboxTrade
 from crowdfund.models.reward import RewardTier, ShippingRate, ShippingRegion
 from crowdfund.models.user import Role, User, UserRole
 from crowdfund.models.verification import CreatorVerification, VerificationKind, VerificationStatus
 
 __all__ = [
+    "Address", "PaymentNotification", "SandboxRefund", "SandboxTrade",
     "AuditEntry", "Category", "CreatorVerification", "FundingMode", "Media", "MediaKind", "Notification",
     "PeriodicRun", "Pledge", "PledgeStatus", "Project", "ProjectDocument", "ProjectEvent", "ProjectKind",
     "ProjectStatus", "ReviewDecision", "ReviewFinding", "RewardTier", "Role", "Severity", "ShippingRate",

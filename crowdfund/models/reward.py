@@ -21,6 +21,8 @@ class RewardTier(db.Model):
         CheckConstraint("price_fen > 0", name="price_positive"),
         CheckConstraint("quantity_limit IS NULL OR quantity_limit > 0", name="limit_positive"),
         CheckConstraint("unit_cost_fen IS NULL OR unit_cost_fen >= 0", name="unit_cost_nonnegative"),
+        # The database itself refuses to oversell: held + paid slots never exceed the limit.
+        CheckConstraint("taken >= 0 AND (quantity_limit IS NULL OR taken <= quantity_limit)", name="taken_within_limit"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -33,6 +35,7 @@ class RewardTier(db.Model):
     delivery_month: Mapped[str] = mapped_column(String(7))  # "YYYY-MM"
     physical: Mapped[bool] = mapped_column(Boolean, default=True)
     unit_cost_fen: Mapped[int | None] = mapped_column(Integer)
+    taken: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # slots held or paid (pledging.py)
 
     project = relationship("Project", back_populates="tiers")
     shipping_rates = relationship("ShippingRate", cascade="all, delete-orphan", lazy="selectin",

@@ -22,7 +22,8 @@ def show(slug):
     project, progress, counts = discovery.project_page(slug)
     if project is None or not _may_see(project):
         abort(404)
-    return render("projects/show.html", project=project, progress=progress, counts=counts)
+    return render("projects/show.html", project=project, progress=progress, counts=counts,
+                  can_pledge=lifecycle.accepts_pledges(project))
 
 
 def _listing(template, **filters):

@@ -1,0 +1,46 @@
+"""The pledge form and the address form."""
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import Length, Optional, Regexp
+
+from crowdfund.fields import YuanField
+from crowdfund.i18n import CHANNEL_NAMES, REGION_NAMES
+
+CHANNEL_CHOICES = [SelectChoice(key, label) for key, label in CHANNEL_NAMES.items()]
+
+
+def region_choices():
+    return [SelectChoice(key, label) for key, label in REGION_NAMES.items()]
+
+
+class AddressFields:
+    """Mixin: the fields of a shipping address."""
+
+    name = StringField(_l("Recipient"), validators=[Optional(), Length(max=50)], render_kw={"autocomplete": "name"})
+    phone = StringField(_l("Mobile number"), validators=[Optional(), Regexp(r"^\+?[0-9 \-]{6,20}$",
+                                                                          message=_l("Enter a phone number."))],
+                        render_kw={"autocomplete": "tel", "inputmode": "tel"})
+    province = StringField(_l("Province"), validators=[Optional(), Length(max=30)])
+    city = StringField(_l("City"), validators=[Optional(), Length(max=30)])
+    district = StringField(_l("District"), validators=[Optional(), Length(max=30)])
+    detail = StringField(_l("Street address"), validators=[Optional(), Length(max=200)],
+                         render_kw={"autocomplete": "street-address"})
+
+
+class PledgeForm(AddressFields, FlaskForm):
+    tier = RadioField(_l("Reward"), coerce=int)
+    amount = YuanField(_l("Amount (yuan)"), validators=[Optional()],
+                       description=_l("At least the reward's price; more is welcome."))
+    region = SelectField(_l("Ship to"), choices=region_choices(), default="mainland")
+    address_id = SelectField(_l("Address"), coerce=int, default=0)
+    save_address = BooleanField(_l("Save this address to my address book"), default=True)
+    anonymous = BooleanField(_l("Hide my name on the public backer list"))
+    accept_risk = BooleanField(_l("I have read the risk disclosure and understand that backing is not buying"))
+    channel = SelectField(_l("Pay with"), choices=CHANNEL_CHOICES)
+    idempotency_key = HiddenField()
+
+
+class AddressForm(AddressFields, FlaskForm):
+    region = SelectField(_l("Region"), choices=region_choices(), default="mainland")

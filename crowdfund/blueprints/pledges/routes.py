@@ -1,0 +1,189 @@
+"""Views for backing a project and following one's pledges."""
+import uuid
+
+from flask import abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from crowdfund import accounts, discovery, lifecycle, pledging
+from crowdfund.blueprints.pledges import bp
+from crowdfund.blueprints.pledges.forms import AddressForm, PledgeForm
+from crowdfund.extensions import db
+from crowdfund.htmx import redirect_after_post, render
+from crowdfund.i18n import format_money
+from crowdfund.models import Pledge
+from crowdfund.payments import PaymentError
+from crowdfund.payments.base import channel_for
+from crowdfund.security import login_required
+
+ERROR_FIELDS = {"amount": "amount", "sold_out": "tier", "region": "region", "address": "name", "risk": "accept_risk"}
+
+
+def _messages(error):
+    if isinstance(error, pledging.AmountTooLow):
+        return _("The amount must be at least %(minimum)s.", minimum=format_money(error.minimum_fen))
+    return {
+        "sold_out": _("Sorry, this reward is sold out. Choose another one."),
+        "region": _("This reward does not ship to that region."),
+        "address": _("Fill in every line of the shipping address."),
+        "risk": _("Please confirm you have read the risk disclosure."),
+        "closed": _("This project is not accepting pledges."),
+    }.get(error.code, _("Please check your pledge."))
+
+
+def pledge_form(project, counts, formdata=None):
+    """The pledge form with this project's tiers (sold-out ones shown but refused) and the backer's addresses."""
+    tier_id = request.args.get("tier", 0, type=int)
+    form = PledgeForm(formdata=formdata, tier=tier_id, idempotency_key=uuid.uuid4().hex,
+                      channel=channel_for(request.user_agent.string))
+    form.tier.choices = [(0, _("No reward, just support (from ¥1)"))] + [
+        (t.id, f"{t.title} · {format_money(t.price_fen)}") for t in project.tiers]
+    form.address_id.choices = [(0, _("A new address"))] + [(a.id, a.one_line()) for a in
+                                                           accounts.addresses_of(current_user)]
+    if formdata is None and form.amount.data is None:
+        tier = next((t for t in project.tiers if t.id == tier_id), None)
+        form.amount.data = tier.price_fen if tier else None
+    return form
+
+
+def _address(form):
+    """The shipping address: a saved one, or the typed one."""
+    if form.address_id.data:
+        saved = next((a for a in accounts.addresses_of(current_user) if a.id == form.address_id.data), None)
+        if saved is not None:
+            return {f: getattr(saved, f) for f in pledging.ADDRESS_FIELDS}, saved.region
+    return {f: getattr(form, f).data or "" for f in pledging.ADDRESS_FIELDS}, form.region.data
+
+
+def _render_form(project, progress, counts, form, status=200, quote=None, error=None):
+    return render("pledges/new.html", "pledge_form", status=status, project=project, progress=progress,
+                  counts=counts, form=form, quote=quote, error=error)
+
+
+@bp.route("/projects/<slug>/back", methods=["GET", "POST"])
+@login_required
+def back(slug):
+    """Choose a reward or an amount, an address for physical rewards, accept the risks, then pay."""
+    project, progress, counts = discovery.project_page(slug)
+    if project is None or not lifecycle.is_public(project):
+        abort(404)
+    if not lifecycle.accepts_pledges(project):
+        flash(_("This project is not accepting pledges."), "error")
+        return redirect(url_for("projects.show", slug=slug), code=303)
+    form = pledge_form(project, counts, formdata=None if request.method == "GET" else request.form)
+    if request.method == "GET":
+        return _render_form(project, progress, counts, form)
+    tier = next((t for t in project.tiers if t.id == form.tier.data), None)
+    if not form.validate_on_submit():
+        return _render_form(project, progress, counts, form, status=422)
+    address, region = _address(form)
+    try:
+        if request.args.get("check"):
+            quote = pledging.quote(project, tier, form.amount.data, region if tier and tier.physical else None)
+            if tier is not None and counts[tier.id].sold_out:
+                raise pledging.TierSoldOut()
+            return _render_form(project, progress, counts, form, quote=quote)
+        pledge = pledging.start(current_user, project, tier, form.amount.data,
+                                idempotency_key=form.idempotency_key.data, region=region, address=address,
+                                anonymous=form.anonymous.data, risk_accepted=form.accept_risk.data,
+                                channel=form.channel.data)
+    except pledging.PledgeError as error:
+        field = ERROR_FIELDS.get(error.code)
+        if field:
+            getattr(form, field).errors = list(getattr(form, field).errors) + [_messages(error)]
+        return _render_form(project, progress, counts, form, status=422,
+                            error=None if field else _messages(error))
+    if tier is not None and tier.physical and not form.address_id.data and form.save_address.data:
+        accounts.add_address(current_user, region=region, **address)
+    return _go_pay(pledge)
+
+
+def _go_pay(pledge, channel=None):
+    """Send the browser to the provider (or to our QR page); a provider outage leaves the pledge payable."""
+    channel = channel or pledge.channel
+    if channel == "qr":
+        return redirect(url_for("pledges.qr", pledge_id=pledge.id), code=303)
+    try:
+        target = pledging.payment_redirect(pledge, channel)
+    except PaymentError:
+        current_app.logger.exception("could not start payment for pledge %s", pledge.id)
+        flash(_("Alipay is not reachable right now. Your reward is held for you; please try again shortly."), "error")
+        return redirect(url_for("pledges.show", pledge_id=pledge.id), code=303)
+    return redirect(target.url, code=303)
+
+
+def own_pledge(pledge_id):
+    pledge = db.session.get(Pledge, pledge_id)
+    if pledge is None or pledge.backer_id != current_user.id:
+        abort(404)
+    return pledge
+
+
+@bp.route("/me/pledges")
+@login_required
+def mine():
+    """My pledges: status, amount, reward, receipt."""
+    return render("pledges/mine.html", items=pledging.pledges_of(current_user))
+
+
+@bp.route("/me/pledges/<int:pledge_id>")
+@login_required
+def show(pledge_id):
+    """One pledge: "processing" until the provider's notification is applied, then the receipt (htmx polls)."""
+    pledge = own_pledge(pledge_id)
+    return render("pledges/show.html", "payment_status", pledge=pledge, can_pay=pledging.can_pay(pledge))
+
+
+@bp.route("/me/pledges/<int:pledge_id>/pay", methods=["POST"])
+@login_required
+def pay(pledge_id):
+    """Pay (again) for a pending pledge, optionally on another channel."""
+    pledge = own_pledge(pledge_id)
+    if not pledging.can_pay(pledge):
+        return redirect_after_post(url_for("pledges.show", pledge_id=pledge.id),
+                                   _("This pledge can no longer be paid."), "error")
+    channel = request.form.get("channel")
+    return _go_pay(pledge, channel if channel in ("pc", "wap", "qr") else None)
+
+
+@bp.route("/me/pledges/<int:pledge_id>/qr")
+@login_required
+def qr(pledge_id):
+    """A QR code to scan with the Alipay app; the status below updates by itself."""
+    import segno
+
+    pledge = own_pledge(pledge_id)
+    qr_svg_html = None
+    if pledging.can_pay(pledge):
+        try:
+            code = pledging.payment_redirect(pledge, "qr").qr_code
+            qr_svg_html = segno.make(code, error="m").svg_inline(scale=5, dark="#1f2328", light="#ffffff")
+        except PaymentError:
+            flash(_("Alipay is not reachable right now. Your reward is held for you; please try again shortly."),
+                  "error")
+    return render("pledges/qr.html", "payment_status", pledge=pledge, qr_svg_html=qr_svg_html,
+                  can_pay=pledging.can_pay(pledge))
+
+
+@bp.route("/account/addresses", methods=["GET", "POST"])
+@login_required
+def addresses():
+    """The address book: add and remove shipping addresses."""
+    form = AddressForm()
+    if form.validate_on_submit():
+        values = {f: (getattr(form, f).data or "").strip() for f in pledging.ADDRESS_FIELDS}
+        if all(values.values()):
+            accounts.add_address(current_user, region=form.region.data, **values)
+            return redirect_after_post(url_for("pledges.addresses"), _("Address saved."))
+        form.name.errors = list(form.name.errors) + [_("Fill in every line of the shipping address.")]
+    status = 422 if form.is_submitted() else 200
+    return render("pledges/addresses.html", "address_form", status=status, form=form,
+                  items=accounts.addresses_of(current_user))
+
+
+@bp.route("/account/addresses/<int:address_id>/delete", methods=["POST"])
+@login_required
+def delete_address(address_id):
+    if not accounts.delete_address(current_user, address_id):
+        abort(404)
+    return redirect_after_post(url_for("pledges.addresses"), _("Address removed."))

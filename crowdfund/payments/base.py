@@ -1,0 +1,113 @@
+"""The PaymentProvider interface every provider (Alipay now; WeChat Pay, UnionPay later) implements."""
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+CHANNELS = ("pc", "wap", "qr")
+
+
+class PaymentError(Exception):
+    """The provider refused or failed; the message is for logs, not for users."""
+
+
+class ProviderUnavailable(PaymentError):
+    """The provider could not be reached or answered nonsense (retry later)."""
+
+
+class InvalidNotification(PaymentError):
+    """A notification that is forged, tampered with, or does not match our records; `reason` says why."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class PaymentRedirect:
+    """Where to send the backer to pay: a URL to redirect to, or a QR code to show."""
+
+    url: str | None = None
+    qr_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A verified notification, reduced to what applying it needs."""
+
+    out_trade_no: str
+    trade_no: str
+    trade_status: str
+    total_amount: Decimal
+    app_id: str
+    seller_id: str | None
+    notify_id: str | None
+    params: dict = field(default_factory=dict)
+
+    @property
+    def paid(self):
+        return self.trade_status in ("TRADE_SUCCESS", "TRADE_FINISHED")
+
+    @property
+    def closed(self):
+        return self.trade_status == "TRADE_CLOSED"
+
+
+@dataclass(frozen=True)
+class TradeStatus:
+    """What a query says about a trade (None from query() when the provider has no such trade)."""
+
+    out_trade_no: str
+    trade_no: str | None
+    trade_status: str
+    total_amount: Decimal | None
+
+    @property
+    def paid(self):
+        return self.trade_status in ("TRADE_SUCCESS", "TRADE_FINISHED")
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    out_request_no: str
+    refund_fen: int
+    trade_no: str | None = None
+
+
+class PaymentProvider(ABC):
+    """Create, verify, query, refund and close payments with one provider."""
+
+    name = "abstract"
+    ack_success = "success"
+    ack_failure = "fail"
+
+    @abstractmethod
+    def create_payment(self, *, out_trade_no, amount_fen, subject, channel, notify_url, return_url):
+        """A PaymentRedirect for this pledge on this channel (pc / wap / qr)."""
+
+    @abstractmethod
+    def verify_notification(self, params):
+        """A verified Notification from the provider's raw parameters, or InvalidNotification."""
+
+    @abstractmethod
+    def verify_return(self, params):
+        """Whether the parameters on the return URL carry the provider's valid signature."""
+
+    @abstractmethod
+    def query(self, out_trade_no):
+        """The trade's TradeStatus, or None if the provider has no such trade."""
+
+    @abstractmethod
+    def refund(self, *, out_trade_no, amount_fen, out_request_no, reason=""):
+        """Refund (idempotent by out_request_no); a RefundResult, or PaymentError."""
+
+    @abstractmethod
+    def close(self, out_trade_no):
+        """Close an unpaid trade so it can no longer be paid; True if closed (or unknown)."""
+
+
+def channel_for(user_agent, chosen=None):
+    """The channel the device wants (mobile → wap), unless the backer chose one."""
+    if chosen in CHANNELS:
+        return chosen
+    agent = (user_agent or "").lower()
+    return "wap" if any(w in agent for w in ("mobile", "android", "iphone", "micromessenger")) else "pc"

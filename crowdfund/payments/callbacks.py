@@ -1,0 +1,96 @@
+"""What providers tell us: notifications are verified, stored, acknowledged, then applied by a job.
+
+Reconciliation asks the provider about pledges whose notification never came and applies the
+answer through the very same functions.
+"""
+import logging
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from crowdfund import pledging
+from crowdfund.extensions import db
+from crowdfund.models import PaymentNotification, Pledge, PledgeStatus
+from crowdfund.models.base import utcnow
+from crowdfund.payments import InvalidNotification, PaymentError, get_provider
+from crowdfund.queueing import enqueue, periodic
+
+log = logging.getLogger(__name__)
+
+
+def receive(provider_name, params, raw):
+    """Verify and durably store one notification; returns (accepted, stored row). Nothing else changes here."""
+    provider = get_provider(provider_name)
+    row = PaymentNotification(provider=provider_name, params=dict(params), raw=raw[:20000], accepted=False,
+                              out_trade_no=params.get("out_trade_no"), notify_id=params.get("notify_id"),
+                              trade_status=params.get("trade_status"))
+    try:
+        notification = provider.verify_notification(params)
+        pledge = db.session.scalar(select(Pledge).where(Pledge.out_trade_no == notification.out_trade_no))
+        if pledge is None:
+            raise InvalidNotification("unknown out_trade_no")
+        if notification.total_amount != Decimal(pledge.amount_fen) / 100:
+            raise InvalidNotification(f"total_amount {notification.total_amount} does not match the pledge")
+        row.accepted = True
+    except InvalidNotification as error:
+        row.reason = error.reason[:200]
+        log.warning("rejected %s notification for %s: %s", provider_name, row.out_trade_no, error.reason)
+    db.session.add(row)
+    db.session.commit()
+    if row.accepted:
+        enqueue(apply_notification, row.id, queue="payments", job_id=f"notification-{row.id}")
+    return row.accepted, row
+
+
+def apply_notification(notification_id):
+    """Job: apply a stored, accepted notification to its pledge (safe to run any number of times)."""
+    row = db.session.get(PaymentNotification, notification_id)
+    if row is None or not row.accepted or row.applied_at is not None:
+        return "skipped"
+    params = row.params
+    status = params.get("trade_status")
+    if status in ("TRADE_SUCCESS", "TRADE_FINISHED"):
+        outcome = pledging.record_payment(row.out_trade_no, params.get("trade_no"),
+                                          int(Decimal(params["total_amount"]) * 100))
+    elif status == "TRADE_CLOSED":
+        outcome = pledging.record_closed(row.out_trade_no)
+    else:
+        outcome = "ignored"
+    row = db.session.get(PaymentNotification, notification_id)
+    row.outcome, row.applied_at = outcome, utcnow()
+    db.session.commit()
+    return outcome
+
+
+@periodic(interval=180, queue="payments")
+def reconcile(now=None):
+    """Ask the provider about pledges pending for over 5 minutes; apply payments, close and expire overdue ones."""
+    now = now or utcnow()
+    pending = db.session.scalars(select(Pledge).where(Pledge.status == PledgeStatus.PENDING,
+                                                      Pledge.created_at <= now - timedelta(minutes=5))).all()
+    results = {"paid": 0, "expired": 0, "waiting": 0, "errors": 0}
+    for pledge in pending:
+        out_trade_no, pledge_id, tier_id = pledge.out_trade_no, pledge.id, pledge.tier_id
+        overdue = pledge.expires_at <= now
+        provider = get_provider(pledge.provider)
+        try:
+            status = provider.query(out_trade_no)
+            if status is not None and status.paid:
+                if pledging.record_payment(out_trade_no, status.trade_no, int(status.total_amount * 100)) == "paid":
+                    results["paid"] += 1
+                continue
+            if overdue:
+                provider.close(out_trade_no)
+        except PaymentError as error:
+            log.warning("reconciliation of pledge %s failed: %s", pledge_id, error)
+            results["errors"] += 1
+            db.session.rollback()
+            continue
+        if overdue:
+            pledging.expire(pledge_id, tier_id)
+            results["expired"] += 1
+        else:
+            results["waiting"] += 1
+    db.session.commit()
+    return results

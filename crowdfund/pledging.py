@@ -1,0 +1,259 @@
+"""Pledging: quoting, reserving a tier slot, and recording what the payment provider tells us.
+
+Slots: `reward_tiers.taken` counts held + paid pledges and is changed only here, by guarded
+UPDATEs in the same transaction as the pledge's own status change; a CHECK constraint refuses
+`taken > quantity_limit`, so no interleaving can oversell. A pending pledge holds its slot for
+PLEDGE_HOLD_MINUTES; an overdue one is expired (slot released) by the reconciliation job, or on
+the spot when someone else needs the slot.
+"""
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from flask import current_app
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from crowdfund import lifecycle
+from crowdfund.extensions import db
+from crowdfund.models import Pledge, PledgeStatus, RewardTier
+from crowdfund.models.base import utcnow
+
+P = PledgeStatus
+MIN_WITHOUT_REWARD_FEN = 100
+ADDRESS_FIELDS = ("name", "phone", "province", "city", "district", "detail")
+
+
+class PledgeError(Exception):
+    """Base class; `code` names the problem for the form."""
+
+    code = "invalid"
+
+
+class NotAcceptingPledges(PledgeError):
+    code = "closed"
+
+
+class TierSoldOut(PledgeError):
+    code = "sold_out"
+
+
+class AmountTooLow(PledgeError):
+    code = "amount"
+
+    def __init__(self, minimum_fen):
+        super().__init__(minimum_fen)
+        self.minimum_fen = minimum_fen
+
+
+class NotShippedThere(PledgeError):
+    code = "region"
+
+
+class AddressRequired(PledgeError):
+    code = "address"
+
+
+class RiskNotAccepted(PledgeError):
+    code = "risk"
+
+
+@dataclass(frozen=True)
+class Quote:
+    amount_fen: int
+    shipping_fen: int
+
+    @property
+    def total_fen(self):
+        return self.amount_fen + self.shipping_fen
+
+
+def quote(project, tier, amount_fen, region=None, now=None):
+    """Check a prospective pledge and price it (shipping on top of the amount for physical rewards)."""
+    if not lifecycle.accepts_pledges(project, now):
+        raise NotAcceptingPledges()
+    minimum = tier.price_fen if tier is not None else MIN_WITHOUT_REWARD_FEN
+    if amount_fen is None or amount_fen < minimum:
+        raise AmountTooLow(minimum)
+    shipping = 0
+    if tier is not None and tier.physical:
+        shipping = tier.shipping_fee(region) if region else None
+        if shipping is None:
+            raise NotShippedThere()
+    return Quote(amount_fen, shipping)
+
+
+def _reserve(tier_id):
+    """Take one slot if one is free (a single guarded UPDATE: atomic on PostgreSQL and SQLite)."""
+    result = db.session.execute(
+        update(RewardTier)
+        .where(RewardTier.id == tier_id,
+               or_(RewardTier.quantity_limit.is_(None), RewardTier.taken < RewardTier.quantity_limit))
+        .values(taken=RewardTier.taken + 1)
+        .execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def _release(tier_id):
+    db.session.execute(update(RewardTier).where(RewardTier.id == tier_id, RewardTier.taken > 0)
+                       .values(taken=RewardTier.taken - 1).execution_options(synchronize_session=False))
+
+
+def _move(pledge_id, from_statuses, to_status, **values):
+    """Change a pledge's status only if it is still in one of `from_statuses`; True if this call did it."""
+    result = db.session.execute(update(Pledge).where(Pledge.id == pledge_id, Pledge.status.in_(from_statuses))
+                                .values(status=to_status, **values).execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def new_out_trade_no(now=None):
+    """Our trade number for the provider: date plus randomness, unique and unguessable."""
+    return f"CF{(now or utcnow()):%Y%m%d}{secrets.token_hex(8).upper()}"
+
+
+def find_by_key(backer, idempotency_key):
+    return db.session.scalar(select(Pledge).where(Pledge.backer_id == backer.id,
+                                                  Pledge.idempotency_key == idempotency_key))
+
+
+def start(backer, project, tier, amount_fen, *, idempotency_key, region=None, address=None, anonymous=False,
+          risk_accepted=False, channel="pc", now=None):
+    """Create a pending pledge holding its tier slot; the same idempotency key returns the same pledge."""
+    now = now or utcnow()
+    existing = find_by_key(backer, idempotency_key)
+    if existing is not None:
+        return existing
+    if not risk_accepted:
+        raise RiskNotAccepted()
+    priced = quote(project, tier, amount_fen, region, now)
+    if tier is not None and tier.physical and not (address and all((address.get(f) or "").strip()
+                                                                   for f in ADDRESS_FIELDS)):
+        raise AddressRequired()
+    if tier is not None and not _reserve(tier.id):
+        expire_overdue(now, tier_id=tier.id)
+        if not _reserve(tier.id):
+            db.session.rollback()
+            raise TierSoldOut()
+    pledge = Pledge(project_id=project.id, tier_id=tier.id if tier else None, backer_id=backer.id,
+                    amount_fen=priced.total_fen, shipping_fen=priced.shipping_fen, status=P.PENDING,
+                    idempotency_key=idempotency_key, out_trade_no=new_out_trade_no(now), channel=channel,
+                    anonymous=bool(anonymous), risk_accepted_at=now, created_at=now,
+                    expires_at=now + timedelta(minutes=current_app.config["PLEDGE_HOLD_MINUTES"]))
+    if tier is not None and tier.physical:
+        pledge.ship_region = region
+        for name in ADDRESS_FIELDS:
+            setattr(pledge, f"ship_{name}", address[name].strip())
+    db.session.add(pledge)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # A double submit won the race with the same key: its pledge (and its slot) is the one.
+        db.session.rollback()
+        existing = find_by_key(backer, idempotency_key)
+        if existing is None:
+            raise
+        return existing
+    return pledge
+
+
+def expire_overdue(now=None, tier_id=None):
+    """Expire unpaid pledges whose hold has run out, releasing their slots; returns how many."""
+    now = now or utcnow()
+    query = select(Pledge.id, Pledge.tier_id).where(Pledge.status == P.PENDING, Pledge.expires_at <= now)
+    if tier_id is not None:
+        query = query.where(Pledge.tier_id == tier_id)
+    count = sum(expire(pledge_id, pledge_tier, commit=False) for pledge_id, pledge_tier in db.session.execute(query).all())
+    if tier_id is None:
+        db.session.commit()
+    return count
+
+
+def expire(pledge_id, tier_id, commit=True):
+    """Expire one pending pledge and release its slot; False if it was no longer pending."""
+    moved = _move(pledge_id, [P.PENDING], P.EXPIRED)
+    if moved and tier_id is not None:
+        _release(tier_id)
+    if commit:
+        db.session.commit()
+    return moved
+
+
+def record_payment(out_trade_no, trade_no, total_fen, paid_at=None):
+    """The provider says the trade is paid. Idempotent; returns what happened.
+
+    A pending pledge (even one past its hold, whose slot was never released) becomes paid. A pledge
+    that already expired or closed lost its slot: the money is kept on record and refunded.
+    """
+    pledge = db.session.scalar(select(Pledge).where(Pledge.out_trade_no == out_trade_no).with_for_update())
+    if pledge is None:
+        return "unknown"
+    if total_fen != pledge.amount_fen:
+        return "amount_mismatch"
+    paid_at = paid_at or utcnow()
+    if _move(pledge.id, [P.PENDING], P.PAID, trade_no=trade_no, paid_at=paid_at):
+        db.session.commit()
+        return "paid"
+    if _move(pledge.id, [P.EXPIRED, P.CLOSED, P.CANCELLED], P.REFUND_DUE, trade_no=trade_no, paid_at=paid_at):
+        db.session.commit()
+        from crowdfund.queueing import enqueue
+
+        enqueue(refund_late_payment, pledge.id, queue="payments", job_id=f"late-refund-{pledge.id}")
+        return "refund_due"
+    db.session.rollback()
+    return "duplicate"
+
+
+def record_closed(out_trade_no):
+    """The provider closed the trade unpaid: release the slot if the pledge still held it."""
+    pledge = db.session.scalar(select(Pledge).where(Pledge.out_trade_no == out_trade_no).with_for_update())
+    if pledge is None:
+        return "unknown"
+    if _move(pledge.id, [P.PENDING], P.CLOSED):
+        if pledge.tier_id is not None:
+            _release(pledge.tier_id)
+        db.session.commit()
+        return "closed"
+    db.session.rollback()
+    return "ignored"
+
+
+def refund_late_payment(pledge_id):
+    """Job: give back money that arrived after its pledge expired (idempotent by out_request_no)."""
+    from crowdfund.payments import get_provider
+
+    pledge = db.session.get(Pledge, pledge_id)
+    if pledge is None or pledge.status != P.REFUND_DUE:
+        return "skipped"
+    get_provider(pledge.provider).refund(out_trade_no=pledge.out_trade_no, amount_fen=pledge.amount_fen,
+                                         out_request_no=f"LATE{pledge.id}", reason="pledge expired before payment")
+    _move(pledge.id, [P.REFUND_DUE], P.REFUNDED)
+    db.session.commit()
+    return "refunded"
+
+
+def pledges_of(backer):
+    """A backer's pledges, newest first (for "My pledges")."""
+    return db.session.scalars(select(Pledge).where(Pledge.backer_id == backer.id)
+                              .order_by(Pledge.id.desc())).all()
+
+
+def decimal_equals_fen(amount, fen):
+    """Provider amounts are compared as Decimals, never floats."""
+    return Decimal(amount) == Decimal(fen) / 100
+
+
+def payment_redirect(pledge, channel=None):
+    """Where to send the backer to pay this pending pledge (through its provider)."""
+    from crowdfund.payments import get_provider
+
+    site = current_app.config["SITE_URL"]
+    return get_provider(pledge.provider).create_payment(
+        out_trade_no=pledge.out_trade_no, amount_fen=pledge.amount_fen, subject=pledge.project.title,
+        channel=channel or pledge.channel, notify_url=f"{site}/payments/{pledge.provider}/notify",
+        return_url=f"{site}/payments/{pledge.provider}/return")
+
+
+def can_pay(pledge, now=None):
+    """A pending pledge whose hold has not run out may be paid (again)."""
+    return pledge.status == P.PENDING and pledge.expires_at > (now or utcnow())
