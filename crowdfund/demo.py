@@ -132,18 +132,15 @@ def _paid_pledges(project, backers, percent, now):
     share = target // count
     for i in range(count):
         tier = tiers[i % len(tiers)]
-        if tier is not None and tier.quantity_limit is not None and \
-                sum(1 for p in project_pledges(project) if p.tier_id == tier.id) >= tier.quantity_limit:
+        if tier is not None and tier.quantity_limit is not None and tier.taken >= tier.quantity_limit:
             tier = None
         amount = max(share, tier.price_fen if tier else 1_00)
+        if tier is not None:
+            tier.taken += 1  # the slot a paid pledge occupies (see crowdfund.pledging)
         db.session.add(Pledge(project_id=project.id, tier_id=tier.id if tier else None,
                               backer_id=backers[i % len(backers)].id, amount_fen=amount, status=PledgeStatus.PAID,
                               paid_at=now - timedelta(hours=3 * i + 1)))
         db.session.flush()
-
-
-def project_pledges(project):
-    return db.session.scalars(select(Pledge).where(Pledge.project_id == project.id)).all()
 
 
 def _move(project, status, moderator, now):

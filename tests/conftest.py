@@ -440,6 +440,8 @@ def make_project(app, make_user):
             project.featured = featured
             for backer, amount, tier_index in paid:
                 tier = project.tiers[tier_index] if tier_index is not None else None
+                if tier is not None:
+                    tier.taken += 1
                 db.session.add(Pledge(project_id=project.id, tier_id=tier.id if tier else None, backer_id=backer,
                                       amount_fen=amount, status=PledgeStatus.PAID, paid_at=utcnow()))
             db.session.commit()

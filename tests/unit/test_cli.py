@@ -51,6 +51,7 @@ def test_seed_demo_is_idempotent_and_covers_every_role_and_state(app, runner, fo
         counts = tier_counts(tiers)
         assert any(t.quantity_limit is None for t in tiers)
         assert any(t.quantity_limit and counts[t.id].sold_out for t in tiers), "one sold-out tier"
+        assert all(t.taken == counts[t.id].held + counts[t.id].paid for t in tiers), "slot counters agree"
     email, _, password, _ = DEMO_USERS[0]
     assert forms.login(email=email, password=password).status_code == 303
 

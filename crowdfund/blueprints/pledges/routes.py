@@ -74,15 +74,12 @@ def back(slug):
     if request.method == "GET":
         return _render_form(project, progress, counts, form)
     tier = next((t for t in project.tiers if t.id == form.tier.data), None)
+    if request.args.get("check"):
+        return _check(project, progress, counts, form, tier)
     if not form.validate_on_submit():
         return _render_form(project, progress, counts, form, status=422)
     address, region = _address(form)
     try:
-        if request.args.get("check"):
-            quote = pledging.quote(project, tier, form.amount.data, region if tier and tier.physical else None)
-            if tier is not None and counts[tier.id].sold_out:
-                raise pledging.TierSoldOut()
-            return _render_form(project, progress, counts, form, quote=quote)
         pledge = pledging.start(current_user, project, tier, form.amount.data,
                                 idempotency_key=form.idempotency_key.data, region=region, address=address,
                                 anonymous=form.anonymous.data, risk_accepted=form.accept_risk.data,
@@ -96,6 +93,23 @@ def back(slug):
     if tier is not None and tier.physical and not form.address_id.data and form.save_address.data:
         accounts.add_address(current_user, region=region, **address)
     return _go_pay(pledge)
+
+
+def _check(project, progress, counts, form, tier):
+    """htmx: price the pledge as the backer edits it; only the summary is swapped, never their typing."""
+    form.validate()
+    messages = list(form.amount.errors)
+    quote = None
+    if not messages:
+        try:
+            region = _address(form)[1] if tier is not None and tier.physical else None
+            quote = pledging.quote(project, tier, form.amount.data, region)
+            if tier is not None and counts[tier.id].sold_out:
+                raise pledging.TierSoldOut()
+        except pledging.PledgeError as error:
+            quote, messages = None, [_messages(error)]
+    return render("pledges/new.html", "pledge_summary", status=422 if messages else 200, project=project,
+                  progress=progress, counts=counts, form=form, quote=quote, messages=messages)
 
 
 def _go_pay(pledge, channel=None):

@@ -1,0 +1,71 @@
+"""A backer on a phone pays a pledge through the sandbox, with a real RQ worker on Redis (JS on and off)."""
+import time
+
+import pytest
+
+from tests.conftest import LiveServer
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def shop_server(redis_app):
+    server = LiveServer(redis_app)
+    redis_app.config["SITE_URL"] = server.url
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
+def test_backer_pays_through_the_sandbox(js, browser, redis_app, shop_server, start_worker, make_project, make_user):
+    slug = make_project(status="live", title="夜光露营灯",
+                        tiers=[dict(title="露营灯一盏", price_fen=129_00, quantity_limit=10, shipping={"mainland": 8_00})])
+    make_user(email="phone@example.com", display_name="手机用户")
+    start_worker("--no-cron")
+    context = browser.new_context(java_script_enabled=js, viewport={"width": 360, "height": 740},
+                                  base_url=shop_server.url, locale="zh-CN",
+                                  user_agent="Mozilla/5.0 (Linux; Android 13) Mobile Safari/537.36")
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "422" not in m.text else None)
+
+    page.goto("/login")
+    page.get_by_label("邮箱").fill("phone@example.com")
+    page.get_by_label("密码").fill("correct horse 1")
+    page.get_by_role("button", name="登录").click()
+    page.locator(".flash.success").wait_for()
+
+    page.goto(f"/projects/{slug}")
+    page.get_by_role("link", name="支持此档").click()
+    page.get_by_role("heading", name="支持项目").wait_for()
+    page.get_by_label("收货人").fill("张三")
+    page.get_by_label("手机号码").fill("13800000000")
+    page.get_by_label("省份").fill("浙江省")
+    page.get_by_label("城市").fill("杭州市")
+    page.get_by_label("区县").fill("西湖区")
+    page.get_by_label("详细地址").fill("文三路 1 号")
+    page.get_by_label("我已阅读风险提示").check()
+    if js:
+        page.get_by_text("应付总额").wait_for()  # htmx priced the pledge inline
+        assert "¥137.00" in page.locator(".total").inner_text()
+    assert page.get_by_label("支付方式").input_value() == "wap", "a phone pays on the phone"
+    page.get_by_role("button", name="确认并支付").click()
+
+    page.get_by_role("heading", name="支付宝收银台").wait_for()
+    assert "¥137.00" in page.locator(".sandbox").inner_text()
+    page.get_by_role("button", name="付款", exact=True).click()
+    page.get_by_role("heading", name="夜光露营灯").wait_for()
+    deadline = time.monotonic() + 40
+    while not page.get_by_role("heading", name="支付凭证").is_visible():
+        assert time.monotonic() < deadline, "the notification was never applied"
+        if js:
+            page.wait_for_timeout(500)  # htmx polls every 2 s
+        else:
+            page.get_by_role("link", name="刷新").click()
+            page.wait_for_timeout(300)
+    receipt = page.locator("#payment_status").inner_text()
+    assert "已支付" in receipt and "¥137.00" in receipt and "露营灯一盏" in receipt
+    page.goto("/me/pledges")
+    assert "已支付" in page.locator("main").inner_text()
+    context.close()
+    assert not errors, errors
