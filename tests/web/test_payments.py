@@ -133,7 +133,7 @@ def test_business_checks_refuse_validly_signed_mismatches(app, client, shop, cha
 def test_duplicates_shuffled_with_others_change_state_once(app, client, shop):
     pledges = [new_pledge(app, shop, key=f"k{i}") for i in range(3)]
     batches = []
-    for pledge_id, out_trade_no in pledges:
+    for _pledge_id, out_trade_no in pledges:
         trade = sandbox_trade(app, out_trade_no, 110_00)
         batches += [signed_notification(app, trade) for _ in range(8)]
     forged = dict(batches[0], total_amount="0.01")
