@@ -115,8 +115,8 @@ def register_blueprints(app):
 def register_templating(app):
     """Template helpers, filters and the after-request security headers."""
     from crowdfund.forms import EmptyForm
-    from crowdfund.i18n import (LABELS, LOCALE_NAMES, ROLE_NAMES, fen_to_yuan, format_money, format_when, html_lang,
-                                select_locale, time_left)
+    from crowdfund.i18n import (LABELS, LOCALE_NAMES, ROLE_NAMES, colon, fen_to_yuan, format_money, format_when,
+                                html_lang, select_locale, time_left)
     from crowdfund.media import largest, safe_embed_url, srcset
     from crowdfund.notifications import unread_notifications
     from crowdfund.security import add_security_headers
@@ -126,7 +126,8 @@ def register_templating(app):
     app.jinja_env.filters["when"] = format_when
     app.jinja_env.filters["yuan"] = fen_to_yuan
     app.jinja_env.globals.update(srcset=srcset, largest=largest, video_embed_url=safe_embed_url,
-                                 unread_notifications=unread_notifications, time_left=time_left)
+                                 unread_notifications=unread_notifications, time_left=time_left,
+                                 colon=colon)
     app.after_request(add_security_headers)
 
     @app.context_processor

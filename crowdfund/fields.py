@@ -28,10 +28,13 @@ class YuanField(StringField):
             return
         try:
             amount = Decimal(text)
+            if not amount.is_finite() or abs(amount) > Decimal(self.maximum_fen) / 100:
+                raise ValueError(_l("Enter an amount between %(low)s and %(high)s yuan.",
+                                    low=fen_to_yuan(self.minimum_fen), high=fen_to_yuan(self.maximum_fen)))
+            if amount != amount.quantize(Decimal("0.01")):
+                raise ValueError(_l("Use at most two decimal places."))
         except InvalidOperation:
             raise ValueError(_l("Enter an amount in yuan, like 88 or 88.50.")) from None
-        if amount != amount.quantize(Decimal("0.01")) or not amount.is_finite():
-            raise ValueError(_l("Use at most two decimal places."))
         self.data = int(amount * 100)
 
     def pre_validate(self, form):

@@ -104,3 +104,8 @@ def time_left(end_at, now=None):
         return ngettext("%(num)d day left", "%(num)d days left", days)
     hours = max(int(seconds // 3600), 1)
     return ngettext("%(num)d hour left", "%(num)d hours left", hours)
+
+
+def colon():
+    """A label's colon: full-width in Chinese, a colon and a space in English."""
+    return "：" if select_locale().startswith("zh") else ": "

@@ -10,7 +10,7 @@ TEXTS = {
     "project_approved": _l("Your project “%(title)s” was approved."),
     "project_scheduled": _l("Your project “%(title)s” was approved and will launch at the chosen time."),
     "project_changes": _l("Your project “%(title)s” needs changes before it can launch."),
-    "project_rejected": _l("Your project “%(title)s” was rejected."),
+    "project_rejected": _l("Your project “%(title)s” was rejected: %(reason)s"),
     "project_live": _l("Your project “%(title)s” is live."),
     "verification_approved": _l("Your creator verification was approved. You can now submit projects."),
     "verification_rejected": _l("Your creator verification was rejected: %(reason)s"),

@@ -127,7 +127,7 @@ def jaccard(a, b):
 
 def check_duplicates(project):
     mine_title, mine_story = shingles(project.title), shingles(project.story_source)
-    others = db.session.execute(select(Project.id, Project.slug, Project.title, Project.story_source)
+    others = db.session.execute(select(Project.id, Project.title, Project.story_source)
                                 .where(Project.id != project.id, Project.status != S.DRAFT)).all()
     limit = rules()["duplicate_similarity"]
     for other in others:
@@ -135,7 +135,7 @@ def check_duplicates(project):
         story_score = jaccard(mine_story, shingles(other.story_source))
         if (len(mine_story) > 20 and story_score >= limit) or (title_score >= 0.95 and len(mine_title) > 3):
             return [_finding(project, "duplicate", "warning", "story",
-                             _l("Very similar to project %(slug)s (%(percent)d%% alike).", slug=other.slug,
+                             _l("Very similar to the project “%(title)s” (%(percent)d%% alike).", title=other.title,
                                 percent=round(100 * max(title_score, story_score))))]
     return []
 
@@ -162,7 +162,8 @@ def run_machine_review(project_id):
     link = f"/me/projects/{project.slug}/edit/basics"
     if creator.blacklisted_at is not None:
         lifecycle.transition(project, S.REJECTED, reason="blacklisted creator", commit=False)
-        notify(creator.id, "project_rejected", link=link, title=project.title)
+        notify(creator.id, "project_rejected", link="/me/projects", title=project.title,
+               reason=str(_l("this account may not launch projects.")))
         outcome = "rejected"
     elif any(f.severity == Severity.BLOCKING for f in findings):
         reasons = {}
@@ -196,6 +197,12 @@ def findings_for(project):
     rows = db.session.scalars(select(ReviewFinding).where(ReviewFinding.project_id == project.id,
                                                           ReviewFinding.submission == latest)).all()
     return sorted(rows, key=lambda f: (order[f.severity], f.id))
+
+
+def latest_decision(project):
+    """The last review decision on the project (a moderator's or machine review's), or None."""
+    return db.session.scalar(select(ReviewDecision).where(ReviewDecision.project_id == project.id)
+                             .order_by(ReviewDecision.id.desc()).limit(1))
 
 
 def latest_change_request(project):
@@ -238,7 +245,8 @@ def request_changes(project, moderator, reasons):
                                   reasons=reasons))
     lifecycle.transition(project, S.CHANGES_REQUESTED, actor=moderator, reason="changes requested", commit=False)
     audit.record(moderator, "project.request_changes", project, reasons=reasons)
-    notify(project.creator_id, "project_changes", link=f"/me/projects/{project.slug}/edit/basics",
+    first_step = next(step for step in ("basics", "story", "funding", "rewards", "risk") if step in reasons)
+    notify(project.creator_id, "project_changes", link=f"/me/projects/{project.slug}/edit/{first_step}",
            title=project.title)
     db.session.commit()
 
@@ -252,7 +260,7 @@ def reject(project, moderator, reason):
                                   reasons={"reason": reason.strip()}))
     lifecycle.transition(project, S.REJECTED, actor=moderator, reason=reason.strip(), commit=False)
     audit.record(moderator, "project.reject", project, reason=reason.strip())
-    notify(project.creator_id, "project_rejected", link="/me/projects", title=project.title)
+    notify(project.creator_id, "project_rejected", link="/me/projects", title=project.title, reason=reason.strip())
     db.session.commit()
 
 

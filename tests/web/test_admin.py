@@ -42,18 +42,19 @@ def test_admin_pages_need_the_admin_role(client, login_as, roles, status):
 def test_admin_grants_roles_plain_and_htmx(app, client, forms, login_as, make_user):
     login_as("admin")
     target = make_user(email="mod@example.com")
-    response = forms.post(f"/admin/users/{target}/roles", {"roles": ["moderator", "finance"]},
+    response = forms.post(f"/admin/users/{target}/roles", {f"u{target}-roles": ["moderator", "finance"]},
                           form_path="/admin/users")
     assert response.status_code == 303
     with app.app_context():
         assert db.session.get(User, target).roles == {Role.MODERATOR, Role.FINANCE}
-    response = forms.post(f"/admin/users/{target}/roles", {"roles": ["creator"]}, form_path="/admin/users",
+    response = forms.post(f"/admin/users/{target}/roles", {f"u{target}-roles": ["creator"]}, form_path="/admin/users",
                           htmx=True)
     body = response.get_data(as_text=True)
     assert response.status_code == 200 and "<html" not in body
     assert body.strip().startswith(f'<form id="user_row-{target}"') and "已保存。" in body
     checked = set(re.findall(r'<input[^>]*\bchecked\b[^>]*value="(\w+)"', body))
     assert checked == {"creator"}
+    assert f'id="u{target}-roles-0"' in body, "checkbox ids are unique per account"
     with app.app_context():
         assert db.session.get(User, target).roles == {Role.CREATOR}
 
@@ -62,8 +63,10 @@ def test_admin_cannot_drop_their_own_admin_role(app, forms, login_as):
     email = login_as("admin")
     with app.app_context():
         me = User.query.filter_by(email=email).one().id
-    response = forms.post(f"/admin/users/{me}/roles", {"roles": ["moderator"]}, form_path="/admin/users", htmx=True)
+    response = forms.post(f"/admin/users/{me}/roles", {f"u{me}-roles": ["moderator"]}, form_path="/admin/users", htmx=True)
     assert response.status_code == 422 and "不能移除自己的管理员角色。" in response.get_data(as_text=True)
+    plain = forms.post(f"/admin/users/{me}/roles", {f"u{me}-roles": ["moderator"]}, form_path="/admin/users")
+    assert plain.status_code == 303 and plain.location == "/admin/users"
     with app.app_context():
         assert Role.ADMIN in db.session.get(User, me).roles
 
@@ -71,7 +74,7 @@ def test_admin_cannot_drop_their_own_admin_role(app, forms, login_as):
 def test_non_admin_cannot_post_role_changes(app, forms, login_as, make_user):
     login_as("moderator")
     target = make_user(email="x@example.com")
-    response = forms.post(f"/admin/users/{target}/roles", {"roles": ["admin"]}, form_path="/account/")
+    response = forms.post(f"/admin/users/{target}/roles", {f"u{target}-roles": ["admin"]}, form_path="/account/")
     assert response.status_code == 403
     with app.app_context():
         assert db.session.get(User, target).roles == set()

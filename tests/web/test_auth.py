@@ -142,15 +142,18 @@ def test_change_password_plain_and_other_sessions_end(app, client, forms, make_u
     assert forms.login(password="new password 2").status_code == 303
 
 
-def test_change_password_with_htmx_returns_the_block(client, forms, make_user):
+def test_change_password_with_htmx_reloads_the_page_for_fresh_tokens(client, forms, make_user):
     make_user(email="ann@example.com")
     forms.login()
+    wrong = forms.post("/account/password", {"current_password": "nope", "password": "new password 2",
+                                              "confirm": "new password 2"}, htmx=True)
+    assert wrong.status_code == 422 and wrong.get_data(as_text=True).lstrip().startswith('<form id="password_form"')
     response = forms.post("/account/password", {"current_password": "correct horse 1", "password": "new password 2",
                                                  "confirm": "new password 2"}, htmx=True)
-    body = response.get_data(as_text=True)
-    assert response.status_code == 200 and "<html" not in body
-    assert body.lstrip().startswith('<form id="password_form"') and "密码已修改" in body
+    assert response.status_code == 200 and response.headers["HX-Redirect"] == "/account/password"
+    assert "密码已修改" in client.get("/account/password").get_data(as_text=True)
     assert logged_in_as(client) == "ann@example.com"
+    assert forms.logout().status_code == 303, "forms on the reloaded page work"
 
 
 def test_profile_edit_plain_and_htmx(client, forms, make_user):

@@ -106,7 +106,8 @@ def test_sorting_and_pagination_without_js_and_load_more_with_htmx(client, make_
     assert titles(second) == ["项目01", "项目00"] and "<html" in second
     fragment = client.get(more + "&more=1", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert "<html" not in fragment and titles(fragment) == ["项目01", "项目00"]
-    assert 'id="load_more"' not in fragment
+    assert 'id="load_more"' not in fragment and 'id="results"' not in fragment, "only the new cards"
+    assert fragment.strip().startswith("<li>")
     results = client.get("/categories/tech?sort=ending", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert results.strip().startswith('<div id="results">')
 

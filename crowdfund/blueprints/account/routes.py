@@ -32,7 +32,6 @@ def profile():
 def password():
     """Change the password; other devices are signed out."""
     form = ChangePasswordForm()
-    saved = False
     if form.validate_on_submit():
         try:
             accounts.change_password(current_user, form.current_password.data, form.password.data)
@@ -40,12 +39,10 @@ def password():
             form.current_password.errors.append(_("Your current password is not correct."))
         else:
             start_session(current_user._get_current_object(), remember="remember_token" in request.cookies)
-            if not is_htmx():
-                return redirect_after_post(request.path, _("Password changed. Other devices have been signed out."))
-            form = ChangePasswordForm(formdata=None)
-            saved = True
+            # A new session means new CSRF tokens: reload the page (HX-Redirect for htmx) so every form has one.
+            return redirect_after_post(request.path, _("Password changed. Other devices have been signed out."))
     status = 422 if form.errors else 200
-    return render("account/password.html", "password_form", status=status, form=form, saved=saved)
+    return render("account/password.html", "password_form", status=status, form=form)
 
 
 @bp.route("/notifications", methods=["GET", "POST"])

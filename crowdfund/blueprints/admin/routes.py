@@ -14,7 +14,8 @@ from crowdfund.security import role_required
 
 def role_forms(users):
     """One pre-filled roles form per account."""
-    return {user.id: RolesForm(formdata=None, roles=[r.value for r in user.roles]) for user in users}
+    return {user.id: RolesForm(formdata=None, prefix=f"u{user.id}", roles=[r.value for r in user.roles])
+            for user in users}
 
 
 @bp.route("/users")
@@ -32,7 +33,7 @@ def users():
 def update_roles(user_id):
     """Grant or take away roles."""
     user = db.get_or_404(User, user_id)
-    form = RolesForm()
+    form = RolesForm(prefix=f"u{user.id}")
     error = None
     if form.validate_on_submit():
         wanted = set(form.roles.data)
@@ -43,8 +44,10 @@ def update_roles(user_id):
             if not is_htmx():
                 return redirect_after_post(url_for("admin.users"),
                                            _("Roles of %(name)s saved.", name=user.display_name))
-            form = RolesForm(formdata=None, roles=[r.value for r in user.roles])
+            form = RolesForm(formdata=None, prefix=f"u{user.id}", roles=[r.value for r in user.roles])
     status = 422 if error or form.errors else 200
+    if status == 422 and not is_htmx():
+        return redirect_after_post(url_for("admin.users"), error or _("Please check the roles."), "error")
     return render("admin/users.html", "user_row", status=status, user=user, form=form,
                   forms={user.id: form}, users=[user], total=1, page=1, error=error,
                   saved=status == 200)

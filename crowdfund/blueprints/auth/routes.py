@@ -21,7 +21,9 @@ def start_session(user, remember=False):
 
 
 @bp.route("/signup", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["RATELIMIT_SIGNUP"], methods=["POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_SIGNUP"], methods=["POST"],
+               # Count accounts created, not typos fixed: only a successful sign-up uses up the limit.
+               deduct_when=lambda response: response.status_code == 303 or "HX-Redirect" in response.headers)
 def signup():
     """Create an account and log straight in."""
     if current_user.is_authenticated and request.method == "GET":

@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import RadioField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Length, Optional, ValidationError
+from wtforms.validators import Length, Optional
 
 from crowdfund import verification
 
@@ -22,18 +22,21 @@ class VerificationForm(FlaskForm):
                          validators=[FileRequired(_l("Attach a photo or scan."))],
                          description=_l("JPEG, PNG, WebP or PDF."))
 
-    def validate_real_name(self, field):
-        if self.kind.data == "individual" and not (field.data or "").strip():
-            raise ValidationError(_l("Enter your name as on your ID card."))
-
-    def validate_id_number(self, field):
-        if self.kind.data == "individual" and not verification.valid_id_number(field.data):
-            raise ValidationError(_l("Enter a valid 18-character resident ID number."))
-
-    def validate_organisation_name(self, field):
-        if self.kind.data == "organisation" and not (field.data or "").strip():
-            raise ValidationError(_l("Enter the organisation's registered name."))
-
-    def validate_credit_code(self, field):
-        if self.kind.data == "organisation" and not verification.valid_credit_code(field.data):
-            raise ValidationError(_l("Enter a valid 18-character unified social credit code."))
+    def validate(self, extra_validators=None):
+        """The fields the chosen kind needs (checked here: Optional() would skip empty ones)."""
+        valid = super().validate(extra_validators)
+        if self.kind.data == "individual":
+            checks = [(self.real_name, bool((self.real_name.data or "").strip()),
+                       _l("Enter your name as on your ID card.")),
+                      (self.id_number, verification.valid_id_number(self.id_number.data),
+                       _l("Enter a valid 18-character resident ID number."))]
+        else:
+            checks = [(self.organisation_name, bool((self.organisation_name.data or "").strip()),
+                       _l("Enter the organisation's registered name.")),
+                      (self.credit_code, verification.valid_credit_code(self.credit_code.data),
+                       _l("Enter a valid 18-character unified social credit code."))]
+        for field, ok, message in checks:
+            if not ok:
+                field.errors = list(field.errors) + [message]
+                valid = False
+        return valid

@@ -3,7 +3,7 @@ from flask import url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from crowdfund import media, projects, verification
+from crowdfund import media, projects, review, verification
 from crowdfund.blueprints.creator import bp
 from crowdfund.blueprints.creator.forms import VerificationForm
 from crowdfund.extensions import db
@@ -15,7 +15,10 @@ from crowdfund.security import login_required
 @login_required
 def projects_list():
     """My projects: drafts to resume and everything submitted."""
-    return render("creator/projects.html", items=projects.projects_of(current_user),
+    items = projects.projects_of(current_user)
+    decisions = {p.id: review.latest_decision(p) for p in items
+                 if p.status.value in ("changes_requested", "rejected")}
+    return render("creator/projects.html", items=items, decisions=decisions,
                   verification=verification.latest(current_user),
                   verified=verification.is_verified(current_user))
 

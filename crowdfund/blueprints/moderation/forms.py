@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, Optional, ValidationError
+from wtforms.validators import InputRequired, Length, Optional
 
 
 class ApproveForm(FlaskForm):
@@ -23,12 +23,19 @@ class ApproveForm(FlaskForm):
         local = datetime.fromisoformat(self.launch_at.data)
         return local.replace(tzinfo=ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"]))
 
-    def validate_launch_at(self, field):
+    def validate(self, extra_validators=None):
+        """A later launch needs a valid time in the future (checked here: Optional() would skip it)."""
+        valid = super().validate(extra_validators)
         if self.when.data == "later":
             try:
-                datetime.fromisoformat(field.data or "")
+                chosen = self.launch_time()
             except ValueError:
-                raise ValidationError(_l("Choose a date and time.")) from None
+                self.launch_at.errors = list(self.launch_at.errors) + [_l("Choose a date and time.")]
+                return False
+            if chosen <= datetime.now(chosen.tzinfo):
+                self.launch_at.errors = list(self.launch_at.errors) + [_l("Choose a time in the future.")]
+                return False
+        return valid
 
 
 class ChangesForm(FlaskForm):

@@ -30,10 +30,11 @@ def _listing(template, **filters):
     sort = request.args.get("sort", "newest")
     if sort not in discovery.SORTS:
         sort = "newest"
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = min(max(request.args.get("page", 1, type=int), 1), 10_000)
     extra = {k: filters.pop(k) for k in list(filters) if k == "categories"}
     items, has_more, progress = discovery.browse(sort=sort, page=page, **filters)
-    return render(template, "results", items=items, has_more=has_more, progress=progress, sort=sort, page=page,
+    block = "more_results" if request.args.get("more") else "results"
+    return render(template, block, items=items, has_more=has_more, progress=progress, sort=sort, page=page,
                   sorts=discovery.SORTS, q=filters.get("q") or "",
                   category=filters.get("category"), subcategory=filters.get("subcategory"), **extra)
 

@@ -9,6 +9,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import URL, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from crowdfund.fields import YuanField
+from crowdfund.models.base import utcnow
 from crowdfund.models import FundingMode, ProjectKind
 
 KIND_CHOICES = [SelectChoice(ProjectKind.REWARD.value, _l("Reward crowdfunding: backers get rewards")),
@@ -50,6 +51,8 @@ class FundingForm(FlaskForm):
 def _month(form, field):
     if field.data and not re.fullmatch(r"20\d\d-(0[1-9]|1[0-2])", field.data):
         raise ValidationError(_l("Use a month like 2027-03."))
+    if field.data and field.data < utcnow().strftime("%Y-%m"):
+        raise ValidationError(_l("The delivery month cannot be in the past."))
 
 
 class TierForm(FlaskForm):

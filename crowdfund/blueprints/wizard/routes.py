@@ -235,6 +235,8 @@ def remove_document(slug, document_id):
     project = owned_project(slug)
     if not lifecycle.is_editable(project):
         abort(409)
+    if "story" in request.form:  # the button submits the story form: keep what was typed
+        projects.update_story(project, story_source=request.form["story"])
     projects.remove_document(project, document_id)
     if is_htmx():
         return render_step(project, "story", step_form("story", project))
