@@ -56,7 +56,7 @@ def main(server_url):
         for threads in CONCURRENCY:
             count, stop = [0] * threads, time.monotonic() + SECONDS
 
-            def work(slot):
+            def work(slot, stop=stop, count=count):
                 with app.app_context():
                     project, tier, backer = (db.session.get(Project, ids[0]), db.session.get(RewardTier, ids[1]),
                                              db.session.get(User, ids[2]))
