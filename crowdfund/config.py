@@ -59,6 +59,7 @@ class Config:
         self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI") or self.REDIS_URL or "memory://"
         self.RATELIMIT_LOGIN = env.get("RATELIMIT_LOGIN", "10 per minute;60 per hour")
         self.RATELIMIT_SIGNUP = env.get("RATELIMIT_SIGNUP", "5 per minute;30 per hour")
+        self.RATELIMIT_PLEDGE = env.get("RATELIMIT_PLEDGE", "20 per minute;200 per hour")
         # If the limiter's Redis is down, let people log in rather than lock everyone out.
         self.RATELIMIT_SWALLOW_ERRORS = True
         self.TRUSTED_PROXIES = int(env.get("TRUSTED_PROXIES", "0"))

@@ -142,3 +142,22 @@ def test_my_pledges_and_status_page_only_for_the_owner(app, client, live, login_
     forms.logout()
     login_as()
     assert client.get(f"/me/pledges/{pledge.id}").status_code == 404
+
+
+def test_pledging_is_rate_limited_but_inline_checks_are_not(make_app, make_project, make_user):
+    app = make_app(RATELIMIT_PLEDGE="2 per minute")
+    from tests.conftest import Browserless
+
+    slug = make_project(status="live", tiers=[dict(title="电子版", price_fen=30_00, physical=False, shipping={})])
+    make_user(email="eager@example.com")
+    forms = Browserless(app.test_client())
+    forms.login(email="eager@example.com")
+    client = forms.client
+    with app.app_context():
+        tier_id = db.session.scalar(db.select(Project).filter_by(slug=slug)).tiers[0].id
+    for _ in range(4):
+        assert client.post(f"/projects/{slug}/back?check=1", data=form_data(client, slug, tier_id, amount="30"),
+                           headers={"HX-Request": "true"}).status_code == 200
+    for _ in range(2):
+        assert client.post(f"/projects/{slug}/back", data=form_data(client, slug, tier_id, amount="30")).status_code == 303
+    assert client.post(f"/projects/{slug}/back", data=form_data(client, slug, tier_id, amount="30")).status_code == 429

@@ -8,7 +8,7 @@ from flask_login import current_user
 from crowdfund import accounts, discovery, lifecycle, pledging
 from crowdfund.blueprints.pledges import bp
 from crowdfund.blueprints.pledges.forms import AddressForm, PledgeForm
-from crowdfund.extensions import db
+from crowdfund.extensions import db, limiter
 from crowdfund.htmx import redirect_after_post, render
 from crowdfund.i18n import format_money
 from crowdfund.models import Pledge
@@ -61,6 +61,8 @@ def _render_form(project, progress, counts, form, status=200, quote=None, error=
 
 
 @bp.route("/projects/<slug>/back", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_PLEDGE"], methods=["POST"],
+               exempt_when=lambda: bool(request.args.get("check")))
 @login_required
 def back(slug):
     """Choose a reward or an amount, an address for physical rewards, accept the risks, then pay."""
