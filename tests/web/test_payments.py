@@ -290,3 +290,18 @@ def test_sandbox_is_refused_in_production(monkeypatch, tmp_path):
         monkeypatch.setenv(key, value)
     with pytest.raises(ConfigError, match="PAYMENT_SANDBOX"):
         create_app()
+
+
+def test_signed_requests_use_beijing_time_and_string_amounts(app, shop):
+    from datetime import datetime
+    from urllib.parse import parse_qs
+    from zoneinfo import ZoneInfo
+
+    pledge_id, _ = new_pledge(app, shop)
+    with app.test_request_context("/"):
+        url = pledging.payment_redirect(db.session.get(Pledge, pledge_id), "pc").url
+    params = parse_qs(urlsplit(url).query)
+    stamp = datetime.strptime(params["timestamp"][0], "%Y-%m-%d %H:%M:%S").replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert abs((stamp - utcnow()).total_seconds()) < 120
+    assert '"total_amount":"110.00"' in params["biz_content"][0].replace(" ", "")
+    assert params["sign_type"] == ["RSA2"]
