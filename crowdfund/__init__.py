@@ -44,6 +44,7 @@ def init_extensions(app):
     from sqlalchemy import event
 
     from crowdfund import jobs, models  # noqa: F401 - register models and periodic jobs
+    from crowdfund import closing  # noqa: F401 - registers the closing job
     from crowdfund.payments import callbacks  # noqa: F401 - registers the reconciliation job
     from crowdfund.extensions import babel, csrf, db, limiter, login_manager, migrate
     from crowdfund.i18n import select_locale
@@ -119,6 +120,7 @@ def register_templating(app):
                                 html_lang, select_locale, time_left)
     from crowdfund.media import largest, safe_embed_url, srcset
     from crowdfund.notifications import unread_notifications
+    from crowdfund.refunds import refunds_of
     from crowdfund.security import add_security_headers
 
     app.jinja_env.add_extension("jinja2.ext.do")
@@ -127,7 +129,7 @@ def register_templating(app):
     app.jinja_env.filters["yuan"] = fen_to_yuan
     app.jinja_env.globals.update(srcset=srcset, largest=largest, video_embed_url=safe_embed_url,
                                  unread_notifications=unread_notifications, time_left=time_left,
-                                 colon=colon)
+                                 colon=colon, refunds_of=refunds_of)
     app.after_request(add_security_headers)
 
     @app.context_processor

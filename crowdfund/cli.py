@@ -8,6 +8,7 @@ from crowdfund.models import Role
 
 def register_cli(app):
     """Attach the project's commands to the app."""
+    register_ledger_cli(app)
 
     @app.cli.command("create-admin")
     @click.option("--email", prompt=True)
@@ -50,3 +51,24 @@ def register_cli(app):
 
         for name in run_due(current_app._get_current_object()):
             click.echo(f"ran {name}")
+
+
+def register_ledger_cli(app):
+    """`flask --app crowdfund ledger verify`."""
+    import sys
+
+    ledger_group = click.Group("ledger", help="The escrow ledger.")
+
+    @ledger_group.command("verify")
+    def verify():
+        """Recompute the hash chain and every balance; exit non-zero on any mismatch."""
+        from crowdfund import ledger
+
+        problems = ledger.verify()
+        for problem in problems:
+            click.echo(f"PROBLEM: {problem}", err=True)
+        if problems:
+            sys.exit(1)
+        click.echo("ledger verifies")
+
+    app.cli.add_command(ledger_group)

@@ -1,7 +1,7 @@
 """Demo data for `flask seed-demo`: accounts of every role, categories, and projects in every state.
 
 Safe to run any number of times: what exists (matched by email, slug or title) is left alone.
-Paid pledges here are demo figures written directly; real pledges come through the payment flow.
+Paid pledges here skip the provider but are booked in the ledger like real payments.
 """
 import io
 import math
@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
-from crowdfund import accounts, lifecycle, media, projects, review
+from crowdfund import accounts, ledger, lifecycle, media, pledging, projects, review
 from crowdfund.catalog import ensure_categories
 from crowdfund.extensions import db
 from crowdfund.models import Category, Pledge, PledgeStatus, Project, ProjectStatus, Role
@@ -137,9 +137,12 @@ def _paid_pledges(project, backers, percent, now):
         amount = max(share, tier.price_fen if tier else 1_00)
         if tier is not None:
             tier.taken += 1  # the slot a paid pledge occupies (see crowdfund.pledging)
+        out_trade_no = pledging.new_out_trade_no(now)
         db.session.add(Pledge(project_id=project.id, tier_id=tier.id if tier else None,
                               backer_id=backers[i % len(backers)].id, amount_fen=amount, status=PledgeStatus.PAID,
-                              paid_at=now - timedelta(hours=3 * i + 1)))
+                              paid_at=now - timedelta(hours=3 * i + 1), out_trade_no=out_trade_no))
+        ledger.post("payment", f"payment:{out_trade_no}", [(ledger.clearing("alipay"), amount),
+                                                           (ledger.escrow(project.id), -amount)], project_id=project.id)
         db.session.flush()
 
 

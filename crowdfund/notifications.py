@@ -12,6 +12,11 @@ TEXTS = {
     "project_changes": _l("Your project “%(title)s” needs changes before it can launch."),
     "project_rejected": _l("Your project “%(title)s” was rejected: %(reason)s"),
     "project_live": _l("Your project “%(title)s” is live."),
+    "creator_successful": _l("Your campaign “%(title)s” succeeded."),
+    "creator_failed": _l("Your campaign “%(title)s” did not reach its goal; every backer is being refunded."),
+    "backer_successful": _l("“%(title)s”, which you backed, was funded."),
+    "backer_failed": _l("“%(title)s”, which you backed, was not funded; your money is being refunded in full."),
+    "refund_failed": _l("Refunding pledge %(pledge)s keeps failing; please look into it."),
     "verification_approved": _l("Your creator verification was approved. You can now submit projects."),
     "verification_rejected": _l("Your creator verification was rejected: %(reason)s"),
 }

@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from crowdfund import lifecycle
+from crowdfund import ledger, lifecycle
 from crowdfund.extensions import db
 from crowdfund.models import Pledge, PledgeStatus, RewardTier
 from crowdfund.models.base import utcnow
@@ -191,10 +191,15 @@ def record_payment(out_trade_no, trade_no, total_fen, paid_at=None):
     if total_fen != pledge.amount_fen:
         return "amount_mismatch"
     paid_at = paid_at or utcnow()
+    received = [(ledger.clearing(pledge.provider), pledge.amount_fen)]
     if _move(pledge.id, [P.PENDING], P.PAID, trade_no=trade_no, paid_at=paid_at):
+        ledger.post("payment", f"payment:{out_trade_no}",
+                    received + [(ledger.escrow(pledge.project_id), -pledge.amount_fen)], project_id=pledge.project_id)
         db.session.commit()
         return "paid"
     if _move(pledge.id, [P.EXPIRED, P.CLOSED, P.CANCELLED], P.REFUND_DUE, trade_no=trade_no, paid_at=paid_at):
+        ledger.post("late_payment", f"payment:{out_trade_no}",
+                    received + [(ledger.REFUNDS_PAYABLE, -pledge.amount_fen)], project_id=pledge.project_id)
         db.session.commit()
         from crowdfund.queueing import enqueue
 
@@ -225,9 +230,13 @@ def refund_late_payment(pledge_id):
     pledge = db.session.get(Pledge, pledge_id)
     if pledge is None or pledge.status != P.REFUND_DUE:
         return "skipped"
+    out_request_no = f"LATE{pledge.id}"
     get_provider(pledge.provider).refund(out_trade_no=pledge.out_trade_no, amount_fen=pledge.amount_fen,
-                                         out_request_no=f"LATE{pledge.id}", reason="pledge expired before payment")
+                                         out_request_no=out_request_no, reason="pledge expired before payment")
     _move(pledge.id, [P.REFUND_DUE], P.REFUNDED)
+    ledger.post("refund", f"refund:{out_request_no}", [(ledger.REFUNDS_PAYABLE, pledge.amount_fen),
+                                                        (ledger.clearing(pledge.provider), -pledge.amount_fen)],
+                project_id=pledge.project_id)
     db.session.commit()
     return "refunded"
 

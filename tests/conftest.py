@@ -401,7 +401,7 @@ def make_project(app, make_user):
     """Factory: a complete project by a verified creator, moved along the lifecycle to `status`; returns its slug."""
     from datetime import timedelta
 
-    from crowdfund import lifecycle, media, projects
+    from crowdfund import ledger, lifecycle, media, pledging, projects
     from crowdfund.catalog import ensure_categories
     from crowdfund.models import Category, Pledge, PledgeStatus, User
     from crowdfund.models.base import utcnow
@@ -442,8 +442,13 @@ def make_project(app, make_user):
                 tier = project.tiers[tier_index] if tier_index is not None else None
                 if tier is not None:
                     tier.taken += 1
+                out_trade_no = pledging.new_out_trade_no()
                 db.session.add(Pledge(project_id=project.id, tier_id=tier.id if tier else None, backer_id=backer,
-                                      amount_fen=amount, status=PledgeStatus.PAID, paid_at=utcnow()))
+                                      amount_fen=amount, status=PledgeStatus.PAID, paid_at=utcnow(),
+                                      out_trade_no=out_trade_no))
+                ledger.post("payment", f"payment:{out_trade_no}", [(ledger.clearing("alipay"), amount),
+                                                                   (ledger.escrow(project.id), -amount)],
+                            project_id=project.id)
             db.session.commit()
             return project.slug
 

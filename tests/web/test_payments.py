@@ -211,8 +211,12 @@ def test_expiry_frees_the_slot_and_a_late_payment_is_refunded(app, client, make_
     assert notify(client, params) == "success" and notify(client, params) == "success"
     assert status_of(app, first_id) == PledgeStatus.REFUNDED
     with app.app_context():
+        from crowdfund import ledger
+
         assert [r.out_request_no for r in sandbox.refunds_for(first_no)] == [f"LATE{first_id}"]
         assert db.session.get(RewardTier, tier.id).taken == 1
+        assert ledger.balance(ledger.REFUNDS_PAYABLE) == 0 and ledger.balance(ledger.clearing("alipay")) == 0
+        assert ledger.verify() == []
 
 
 def test_provider_round_trip_through_the_sandbox_over_http(app, client, shop, live_server):

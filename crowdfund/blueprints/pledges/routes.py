@@ -61,9 +61,9 @@ def _render_form(project, progress, counts, form, status=200, quote=None, error=
 
 
 @bp.route("/projects/<slug>/back", methods=["GET", "POST"])
+@login_required
 @limiter.limit(lambda: current_app.config["RATELIMIT_PLEDGE"], methods=["POST"],
                exempt_when=lambda: bool(request.args.get("check")))
-@login_required
 def back(slug):
     """Choose a reward or an amount, an address for physical rewards, accept the risks, then pay."""
     project, progress, counts = discovery.project_page(slug)

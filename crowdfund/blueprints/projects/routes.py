@@ -2,7 +2,7 @@
 from flask import abort, request
 from flask_login import current_user
 
-from crowdfund import discovery, lifecycle
+from crowdfund import discovery, ledger, lifecycle
 from crowdfund.blueprints.projects import bp
 from crowdfund.catalog import category_tree
 from crowdfund.htmx import render
@@ -37,6 +37,16 @@ def _listing(template, **filters):
     return render(template, block, items=items, has_more=has_more, progress=progress, sort=sort, page=page,
                   sorts=discovery.SORTS, q=filters.get("q") or "",
                   category=filters.get("category"), subcategory=filters.get("subcategory"), **extra)
+
+
+@bp.route("/projects/<slug>/funds")
+def funds(slug):
+    """Where the project's money is, from the ledger alone: no personal data."""
+    project, _, _ = discovery.project_page(slug)
+    if project is None or not _may_see(project):
+        abort(404)
+    return render("projects/funds.html", project=project, funds=ledger.project_funds(project.id),
+                  timeline=ledger.project_transactions(project.id), problems=ledger.verify())
 
 
 @bp.route("/categories/<slug>")

@@ -1,0 +1,166 @@
+"""The one door for money (SPEC 2.4): double-entry transactions in integer fen, append-only, hash-chained.
+
+Sign convention: debits are positive, credits negative; every transaction sums to zero. Money held
+for a project shows as a credit balance on `escrow:project:<id>`. Balances are always sums of
+entries. Each transaction has an idempotency key (`payment:<out_trade_no>`, `refund:<out_request_no>`),
+so nothing can be booked twice; its hash covers the previous hash and its canonical content, so
+any later edit of history breaks `verify()`.
+"""
+import hashlib
+import json
+
+from sqlalchemy import event, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from crowdfund.extensions import db
+from crowdfund.models import LedgerAccount, LedgerEntry, LedgerHead, LedgerTransaction
+from crowdfund.models.base import utcnow
+
+GENESIS = "0" * 64
+
+
+class LedgerError(Exception):
+    """The ledger refuses the operation."""
+
+
+class Unbalanced(LedgerError):
+    """Entries must be at least two non-zero integer amounts summing to zero."""
+
+
+class AppendOnly(LedgerError):
+    """Ledger rows are never updated or deleted."""
+
+
+@event.listens_for(LedgerTransaction, "before_update")
+@event.listens_for(LedgerEntry, "before_update")
+@event.listens_for(LedgerTransaction, "before_delete")
+@event.listens_for(LedgerEntry, "before_delete")
+def _refuse_changes(mapper, connection, target):
+    raise AppendOnly(f"{type(target).__name__} rows are append-only")
+
+
+def clearing(provider):
+    return f"clearing:{provider}"
+
+
+def escrow(project_id):
+    return f"escrow:project:{project_id}"
+
+
+REFUNDS_PAYABLE = "refunds_payable"
+
+
+def account(code, project_id=None):
+    """The account with this code, created on first use."""
+    row = db.session.scalar(select(LedgerAccount).where(LedgerAccount.code == code))
+    if row is None:
+        try:
+            with db.session.begin_nested():
+                row = LedgerAccount(code=code, project_id=project_id)
+                db.session.add(row)
+        except IntegrityError:
+            row = db.session.scalar(select(LedgerAccount).where(LedgerAccount.code == code))
+    return row
+
+
+def canonical(seq, kind, key, project_id, memo, created_at, entries):
+    """The exact bytes a transaction's hash covers."""
+    return json.dumps({"seq": seq, "kind": kind, "key": key, "project_id": project_id, "memo": memo,
+                       "created_at": created_at.isoformat(), "entries": [[c, a] for c, a in entries]},
+                      sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def chain_hash(prev_hash, content):
+    return hashlib.sha256(prev_hash.encode() + content).hexdigest()
+
+
+def _lock_head():
+    """Take the chain's tip for this transaction (creating it once)."""
+    if db.session.execute(update(LedgerHead).where(LedgerHead.id == 1).values(seq=LedgerHead.seq)).rowcount == 0:
+        try:
+            with db.session.begin_nested():
+                db.session.add(LedgerHead(id=1, seq=0, last_hash=GENESIS))
+        except IntegrityError:
+            pass
+        db.session.execute(update(LedgerHead).where(LedgerHead.id == 1).values(seq=LedgerHead.seq))
+    return db.session.get(LedgerHead, 1, populate_existing=True)
+
+
+def post(kind, key, entries, project_id=None, memo="", now=None):
+    """Book a balanced transaction once; the same key returns the first booking. The caller commits."""
+    existing = db.session.scalar(select(LedgerTransaction).where(LedgerTransaction.idempotency_key == key))
+    if existing is not None:
+        return existing
+    entries = [(code, amount) for code, amount in entries]
+    if len(entries) < 2 or any(not isinstance(a, int) or isinstance(a, bool) or a == 0 for _, a in entries) \
+            or sum(a for _, a in entries) != 0:
+        raise Unbalanced(f"{key}: {entries}")
+    head = _lock_head()
+    created_at = now or utcnow()
+    seq = head.seq + 1
+    content = canonical(seq, kind, key, project_id, memo, created_at, entries)
+    txn = LedgerTransaction(seq=seq, kind=kind, idempotency_key=key, project_id=project_id, memo=memo,
+                            created_at=created_at, prev_hash=head.last_hash,
+                            hash=chain_hash(head.last_hash, content))
+    db.session.add(txn)
+    db.session.flush()
+    for code, amount in entries:
+        db.session.add(LedgerEntry(transaction_id=txn.id, account_id=account(code, project_id).id, amount_fen=amount))
+    head.seq, head.last_hash = seq, txn.hash
+    db.session.flush()
+    return txn
+
+
+def balance(code):
+    """An account's balance: the sum of its entries (debits positive)."""
+    return db.session.scalar(select(func.coalesce(func.sum(LedgerEntry.amount_fen), 0))
+                             .join(LedgerAccount).where(LedgerAccount.code == code))
+
+
+def project_transactions(project_id):
+    """A project's ledger history, oldest first, with what each did to its escrow."""
+    code = escrow(project_id)
+    txns = db.session.scalars(select(LedgerTransaction).where(LedgerTransaction.project_id == project_id)
+                              .order_by(LedgerTransaction.seq)).all()
+    return [(txn, -sum(e.amount_fen for e in txn.entries if e.account.code == code)) for txn in txns]
+
+
+def project_funds(project_id):
+    """Raised, refunded and held in escrow for a project, derived from the ledger only."""
+    raised = refunded = 0
+    for txn, delta in project_transactions(project_id):
+        if delta > 0:
+            raised += delta
+        elif txn.kind == "refund":
+            refunded += -delta
+    return {"raised": raised, "refunded": refunded, "fees": 0, "withdrawn": 0,
+            "escrow": -balance(escrow(project_id))}
+
+
+def verify():
+    """Recompute the chain and every transaction's balance; returns a list of problems (empty when sound)."""
+    problems, prev = [], GENESIS
+    txns = db.session.scalars(select(LedgerTransaction).order_by(LedgerTransaction.seq)
+                              .execution_options(populate_existing=True)).all()
+    for expected_seq, txn in enumerate(txns, start=1):
+        entries = [(e.account.code, e.amount_fen) for e in
+                   db.session.scalars(select(LedgerEntry).where(LedgerEntry.transaction_id == txn.id)
+                                      .order_by(LedgerEntry.id).execution_options(populate_existing=True))]
+        if txn.seq != expected_seq:
+            problems.append(f"transaction {txn.id}: sequence {txn.seq}, expected {expected_seq}")
+        if txn.prev_hash != prev:
+            problems.append(f"transaction {txn.seq}: chain broken before it")
+        content = canonical(txn.seq, txn.kind, txn.idempotency_key, txn.project_id, txn.memo, txn.created_at, entries)
+        if chain_hash(txn.prev_hash, content) != txn.hash:
+            problems.append(f"transaction {txn.seq} ({txn.idempotency_key}): content does not match its hash")
+        if sum(a for _, a in entries) != 0 or len(entries) < 2:
+            problems.append(f"transaction {txn.seq}: entries do not balance")
+        prev = txn.hash
+    head = db.session.get(LedgerHead, 1, populate_existing=True)
+    if head is not None and head.last_hash != prev:
+        problems.append("the chain's head does not match its last transaction")
+    orphans = db.session.scalar(select(func.count(LedgerEntry.id)).where(
+        LedgerEntry.transaction_id.not_in(select(LedgerTransaction.id))))
+    if orphans:
+        problems.append(f"{orphans} entries belong to no transaction")
+    return problems

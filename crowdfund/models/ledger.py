@@ -1,0 +1,78 @@
+"""The escrow ledger: double-entry, append-only, hash-chained (SPEC 2.4, 2.8)."""
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crowdfund.extensions import db
+from crowdfund.models.base import UTCDateTime, utcnow
+
+
+class LedgerAccount(db.Model):
+    """An account such as `clearing:alipay`, `escrow:project:12` or `fee_revenue`."""
+
+    __tablename__ = "ledger_accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(60), unique=True)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="RESTRICT"), index=True)
+
+
+class LedgerTransaction(db.Model):
+    """A balanced set of entries, applied at most once (idempotency key) and chained to the previous one."""
+
+    __tablename__ = "ledger_transactions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)  # position in the hash chain
+    kind: Mapped[str] = mapped_column(String(30))  # payment | refund | late_payment | ...
+    idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="RESTRICT"), index=True)
+    memo: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+    entries = relationship("LedgerEntry", order_by="LedgerEntry.id", lazy="selectin")
+
+
+class LedgerHead(db.Model):
+    """The chain's tip: updating this one row serialises posting (a row lock on PostgreSQL, the write lock on SQLite)."""
+
+    __tablename__ = "ledger_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class LedgerEntry(db.Model):
+    """One side of a transaction: positive debits, negative credits, in fen."""
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id", ondelete="RESTRICT"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id", ondelete="RESTRICT"), index=True)
+    amount_fen: Mapped[int] = mapped_column(Integer)
+
+    account = relationship("LedgerAccount", lazy="joined")
+
+
+class Refund(db.Model):
+    """Money going back to a backer through the provider that took it; one out_request_no per refund."""
+
+    __tablename__ = "refunds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pledge_id: Mapped[int] = mapped_column(ForeignKey("pledges.id", ondelete="RESTRICT"), index=True)
+    out_request_no: Mapped[str] = mapped_column(String(64), unique=True)
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)  # pending | succeeded | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    pledge = relationship("Pledge")

@@ -1,0 +1,73 @@
+"""Refunds (SPEC 2.7): one Refund per paid pledge, a deterministic out_request_no, a job per refund.
+
+The provider remembers each out_request_no, and the ledger each `refund:<out_request_no>` key, so a
+job killed halfway and run again refunds once and books once.
+"""
+import logging
+
+from sqlalchemy import select
+
+from crowdfund import ledger
+from crowdfund.extensions import db
+from crowdfund.models import Pledge, PledgeStatus, Refund, Role, User, UserRole
+from crowdfund.models.base import utcnow
+from crowdfund.notifications import notify
+from crowdfund.payments import PaymentError, get_provider
+from crowdfund.queueing import enqueue
+
+log = logging.getLogger(__name__)
+# Retries spread over hours: 1 min, 5 min, 30 min, 1 h, 2 h, then finance is alerted.
+RETRY_SECONDS = [60, 300, 1800, 3600, 7200]
+
+
+def out_request_no(pledge, reason):
+    return f"RF{pledge.id}{reason[:1].upper()}"
+
+
+def request_refund(pledge, reason):
+    """Create (once) the refund of a paid pledge and queue its job; returns the Refund."""
+    number = out_request_no(pledge, reason)
+    refund = db.session.scalar(select(Refund).where(Refund.out_request_no == number))
+    if refund is None:
+        refund = Refund(pledge_id=pledge.id, out_request_no=number, amount_fen=pledge.amount_fen, reason=reason)
+        db.session.add(refund)
+        db.session.commit()
+    if refund.status == "pending":
+        enqueue(execute, refund.id, queue="payments", job_id=f"refund-{refund.id}",
+                retries=len(RETRY_SECONDS), retry_intervals=RETRY_SECONDS)
+    return refund
+
+
+def execute(refund_id):
+    """Job: ask the provider to refund, then book it and mark the pledge refunded — all or nothing."""
+    refund = db.session.get(Refund, refund_id)
+    if refund is None or refund.status != "pending":
+        return "skipped"
+    pledge = db.session.get(Pledge, refund.pledge_id)
+    try:
+        get_provider(pledge.provider).refund(out_trade_no=pledge.out_trade_no, amount_fen=refund.amount_fen,
+                                             out_request_no=refund.out_request_no, reason=refund.reason)
+    except PaymentError as error:
+        refund.attempts += 1
+        refund.last_error = str(error)[:300]
+        if refund.attempts > len(RETRY_SECONDS):
+            refund.status = "failed"
+            for finance in db.session.scalars(select(User).join(UserRole).where(
+                    UserRole.role.in_([Role.FINANCE, Role.ADMIN]))):
+                notify(finance.id, "refund_failed", link="/me/pledges", pledge=pledge.id)
+            db.session.commit()
+            return "failed"
+        db.session.commit()
+        raise
+    ledger.post("refund", f"refund:{refund.out_request_no}",
+                [(ledger.escrow(pledge.project_id), refund.amount_fen),
+                 (ledger.clearing(pledge.provider), -refund.amount_fen)], project_id=pledge.project_id)
+    refund.status, refund.completed_at = "succeeded", utcnow()
+    if pledge.status == PledgeStatus.PAID:
+        pledge.status = PledgeStatus.REFUNDED
+    db.session.commit()
+    return "succeeded"
+
+
+def refunds_of(pledge):
+    return db.session.scalars(select(Refund).where(Refund.pledge_id == pledge.id).order_by(Refund.id)).all()
