@@ -77,8 +77,15 @@ def enqueue(func, *args, queue="default", job_id=None, timeout=300, retries=3, r
     """
     rq_queue = get_queue(queue)
     if rq_queue is None:
+        # Like a worker, a failing inline job is logged, not raised into whoever enqueued it;
+        # periodic catch-up jobs (e.g. retry_pending_refunds) stand in for RQ's retries.
         with current_app.app_context():
-            return func(*args, **kwargs)
+            try:
+                return func(*args, **kwargs)
+            except Exception:
+                log.exception("inline job %s failed", getattr(func, "__name__", func))
+                db.session.rollback()
+                return None
     retry = Retry(max=retries, interval=retry_intervals or [10, 60, 300][:retries]) if retries else None
     return rq_queue.enqueue(func, args=args, kwargs=kwargs, job_id=job_id, job_timeout=timeout, retry=retry)
 

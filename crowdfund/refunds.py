@@ -13,7 +13,7 @@ from crowdfund.models import Pledge, PledgeStatus, Refund, Role, User, UserRole
 from crowdfund.models.base import utcnow
 from crowdfund.notifications import notify
 from crowdfund.payments import PaymentError, get_provider
-from crowdfund.queueing import enqueue
+from crowdfund.queueing import enqueue, periodic
 
 log = logging.getLogger(__name__)
 # Retries spread over hours: 1 min, 5 min, 30 min, 1 h, 2 h, then finance is alerted.
@@ -52,7 +52,7 @@ def execute(refund_id):
         refund.last_error = str(error)[:300]
         if refund.attempts > len(RETRY_SECONDS):
             refund.status = "failed"
-            for finance in db.session.scalars(select(User).join(UserRole).where(
+            for finance in db.session.scalars(select(User).join(UserRole, UserRole.user_id == User.id).where(
                     UserRole.role.in_([Role.FINANCE, Role.ADMIN]))):
                 notify(finance.id, "refund_failed", link="/me/pledges", pledge=pledge.id)
             db.session.commit()
@@ -67,6 +67,15 @@ def execute(refund_id):
         pledge.status = PledgeStatus.REFUNDED
     db.session.commit()
     return "succeeded"
+
+
+@periodic(interval=600, queue="payments")
+def retry_pending_refunds():
+    """Catch-up: run every refund still pending (a lost job, or embedded mode without RQ retries)."""
+    pending = db.session.scalars(select(Refund.id).where(Refund.status == "pending")).all()
+    for refund_id in pending:
+        enqueue(execute, refund_id, queue="payments", job_id=f"refund-{refund_id}-retry", retries=0)
+    return len(pending)
 
 
 def refunds_of(pledge):

@@ -6,6 +6,7 @@ and keys differ. It exists only when PAYMENT_SANDBOX=1 (never in production).
 import json
 import logging
 import secrets
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -188,6 +189,8 @@ def handle_api(params):
                 db.session.commit()
             elif method == "alipay.trade.refund":
                 body.update(refund(trade, biz))
+                # A slow answer (SANDBOX_REFUND_DELAY seconds) lets tests kill a worker mid-refund.
+                time.sleep(current_app.config.get("SANDBOX_REFUND_DELAY", 0))
             else:
                 raise SandboxError("40004", "isv.invalid-method", f"unsupported method {method}")
         body = {"code": "10000", "msg": "Success", **body}
