@@ -95,6 +95,7 @@ def register_blueprints(app):
     from crowdfund.blueprints.account import bp as account_bp
     from crowdfund.blueprints.admin import bp as admin_bp
     from crowdfund.blueprints.auth import bp as auth_bp
+    from crowdfund.blueprints.finance import bp as finance_bp
     from crowdfund.blueprints.creator import bp as creator_bp
     from crowdfund.blueprints.media import bp as media_bp
     from crowdfund.blueprints.moderation import bp as moderation_bp
@@ -105,7 +106,7 @@ def register_blueprints(app):
     from crowdfund.blueprints.wizard import bp as wizard_bp
 
     for bp in (public_bp, auth_bp, account_bp, admin_bp, projects_bp, wizard_bp, creator_bp, moderation_bp,
-               media_bp, pledges_bp, payments_bp):
+               media_bp, pledges_bp, payments_bp, finance_bp):
         app.register_blueprint(bp)
     if app.config["PAYMENT_SANDBOX"]:
         from crowdfund.blueprints.sandbox import bp as sandbox_bp

@@ -1,7 +1,7 @@
 """Closing campaigns at their end time (SPEC 2.5): a periodic job, so a missed run is caught up next tick."""
 from sqlalchemy import func, select
 
-from crowdfund import lifecycle, pledging, refunds
+from crowdfund import lifecycle, pledging, refunds, settlement
 from crowdfund.extensions import db
 from crowdfund.models import FundingMode, Pledge, PledgeStatus, Project, ProjectStatus
 from crowdfund.models.base import utcnow
@@ -23,6 +23,8 @@ def close(project, now=None):
         success = raised > 0
     target = ProjectStatus.SUCCESSFUL if success else ProjectStatus.FAILED
     lifecycle.transition(project, target, reason=f"closed at deadline with {raised} fen paid", now=now, commit=False)
+    if success:
+        settlement.book_fee(project)
     link = f"/projects/{project.slug}"
     notify(project.creator_id, "creator_successful" if success else "creator_failed", link=link, title=project.title)
     paid = db.session.scalars(select(Pledge).where(Pledge.project_id == project.id,

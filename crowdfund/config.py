@@ -73,6 +73,11 @@ class Config:
         self.ALIPAY_PUBLIC_KEY = env.get("ALIPAY_PUBLIC_KEY") or None  # Alipay's public key, PEM or a path
         self.ALIPAY_GATEWAY = env.get("ALIPAY_GATEWAY") or None  # default: the sandbox, or openapi.alipay.com
         self.PLEDGE_HOLD_MINUTES = int(env.get("PLEDGE_HOLD_MINUTES", "30"))
+        # Settlement (SPEC 2.6).
+        self.FEE_RATE_BP = int(env.get("FEE_RATE_BP", "500"))  # 5%
+        self.WITHDRAWAL_STAGE1_SHARE = int(env.get("WITHDRAWAL_STAGE1_SHARE", "50"))  # percent of the net
+        self.PAYOUT_BUSINESS_DAYS = int(env.get("PAYOUT_BUSINESS_DAYS", "7"))  # T+7 (or 15)
+        self.PAYOUT_HOLIDAYS = [d.strip() for d in env.get("PAYOUT_HOLIDAYS", "").split(",") if d.strip()]
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"

@@ -47,10 +47,13 @@ PLEDGE_STATUS_NAMES = {
 CHANNEL_NAMES = {"pc": _l("Alipay on a computer"), "wap": _l("Alipay on this phone"),
                  "qr": _l("Scan a QR code with the Alipay app")}
 LEDGER_KIND_NAMES = {"payment": _l("Payment received"), "late_payment": _l("Late payment (to refund)"),
-                     "refund": _l("Refund to backer"), "fee": _l("Platform fee"), "withdrawal": _l("Withdrawal")}
+                     "refund": _l("Refund to backer"), "fee": _l("Platform fee"), "withdrawal": _l("Withdrawal"),
+                     "payout": _l("Payout to the creator's bank")}
+WITHDRAWAL_STATUS_NAMES = {"requested": _l("Waiting for finance"), "approved": _l("Approved"),
+                           "rejected": _l("Rejected"), "paid": _l("Paid out")}
 REFUND_STATUS_NAMES = {"pending": _l("Refund in progress"), "succeeded": _l("Refunded"),
                        "failed": _l("Refund failed; our finance team is on it")}
-LABELS = {"ledger_kind_names": LEDGER_KIND_NAMES, "refund_status_names": REFUND_STATUS_NAMES,
+LABELS = {"withdrawal_status_names": WITHDRAWAL_STATUS_NAMES, "ledger_kind_names": LEDGER_KIND_NAMES, "refund_status_names": REFUND_STATUS_NAMES,
           "pledge_status_names": PLEDGE_STATUS_NAMES, "channel_names": CHANNEL_NAMES,"status_names": STATUS_NAMES, "step_names": STEP_NAMES, "field_names": FIELD_NAMES,
           "region_names": REGION_NAMES, "sort_names": SORT_NAMES, "severity_names": SEVERITY_NAMES,
           "verification_status_names": VERIFICATION_STATUS_NAMES}

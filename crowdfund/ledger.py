@@ -127,14 +127,12 @@ def project_transactions(project_id):
 
 def project_funds(project_id):
     """Raised, refunded and held in escrow for a project, derived from the ledger only."""
-    raised = refunded = 0
+    totals = {"payment": 0, "refund": 0, "fee": 0, "withdrawal": 0}
     for txn, delta in project_transactions(project_id):
-        if delta > 0:
-            raised += delta
-        elif txn.kind == "refund":
-            refunded += -delta
-    return {"raised": raised, "refunded": refunded, "fees": 0, "withdrawn": 0,
-            "escrow": -balance(escrow(project_id))}
+        if txn.kind in totals:
+            totals[txn.kind] += abs(delta)
+    return {"raised": totals["payment"], "refunded": totals["refund"], "fees": totals["fee"],
+            "withdrawn": totals["withdrawal"], "escrow": -balance(escrow(project_id))}
 
 
 def verify():

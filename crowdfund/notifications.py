@@ -17,6 +17,8 @@ TEXTS = {
     "backer_successful": _l("“%(title)s”, which you backed, was funded."),
     "backer_failed": _l("“%(title)s”, which you backed, was not funded; your money is being refunded in full."),
     "refund_failed": _l("Refunding pledge %(pledge)s keeps failing; please look into it."),
+    "withdrawal_approved": _l("Your withdrawal for “%(title)s” was approved; the payout is due on %(due)s."),
+    "withdrawal_rejected": _l("Your withdrawal for “%(title)s” was rejected: %(reason)s"),
     "verification_approved": _l("Your creator verification was approved. You can now submit projects."),
     "verification_rejected": _l("Your creator verification was rejected: %(reason)s"),
 }

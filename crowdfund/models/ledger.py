@@ -1,7 +1,7 @@
 """The escrow ledger: double-entry, append-only, hash-chained (SPEC 2.4, 2.8)."""
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crowdfund.extensions import db
@@ -57,6 +57,28 @@ class LedgerEntry(db.Model):
     amount_fen: Mapped[int] = mapped_column(Integer)
 
     account = relationship("LedgerAccount", lazy="joined")
+
+
+class Withdrawal(db.Model):
+    """A creator's request to take money out of escrow, decided by finance and paid out T+N business days later."""
+
+    __tablename__ = "withdrawals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="RESTRICT"), index=True)
+    stage: Mapped[int] = mapped_column(Integer)
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="requested", index=True)  # requested|approved|rejected|paid
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    reason: Mapped[str] = mapped_column(String(300), default="")
+    due_date: Mapped[date | None] = mapped_column(Date)
+    payout_reference: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    project = relationship("Project")
 
 
 class Refund(db.Model):

@@ -1,9 +1,9 @@
 """Views for a creator's projects and verification."""
-from flask import url_for
+from flask import abort, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from crowdfund import media, projects, review, verification
+from crowdfund import ledger, media, projects, review, settlement, verification
 from crowdfund.blueprints.creator import bp
 from crowdfund.blueprints.creator.forms import VerificationForm
 from crowdfund.extensions import db
@@ -44,3 +44,27 @@ def verify():
     status = 422 if form.is_submitted() and can_submit else 200
     return render("creator/verification.html", "verification_form", status=status, form=form, latest=latest,
                   can_submit=can_submit, verified=verification.is_verified(current_user))
+
+
+@bp.route("/projects/<slug>/money", methods=["GET", "POST"])
+@login_required
+def money(slug):
+    """A successful project's money: what is in escrow, and staged withdrawals (POST requests stage 1)."""
+    project = projects.get_by_slug(slug)
+    if project is None or project.creator_id != current_user.id:
+        abort(404)
+    if request.method == "POST":
+        try:
+            settlement.request(project, current_user, stage=1)
+        except settlement.SettlementError:
+            return redirect_after_post(url_for("creator.money", slug=slug),
+                                       _("Nothing is available to withdraw right now."), "error")
+        return redirect_after_post(url_for("creator.money", slug=slug), _("Withdrawal requested."))
+    available = 0
+    try:
+        if project.status.value in ("successful", "delivering", "completed"):
+            available = settlement.stage_allowance(project, 1)
+    except settlement.SettlementError:
+        available = 0
+    return render("creator/money.html", project=project, funds=ledger.project_funds(project.id),
+                  withdrawals=settlement.withdrawals_of(project), available=available)

@@ -1,0 +1,52 @@
+"""A campaign succeeds, the creator requests stage 1, finance approves, the due date shows (JS on and off)."""
+from datetime import timedelta
+
+import pytest
+
+from crowdfund import closing
+from crowdfund.extensions import db
+from crowdfund.models import Project, Withdrawal
+from crowdfund.models.base import utcnow
+
+pytestmark = pytest.mark.browser
+
+
+def log_in(page, email):
+    page.goto("/login")
+    page.get_by_label("邮箱").fill(email)
+    page.get_by_label("密码").fill("correct horse 1")
+    page.get_by_role("button", name="登录").click()
+    page.locator(".flash.success").wait_for()
+
+
+def test_stage_one_withdrawal_in_the_browser(page, browser, app, live_server, make_project, make_user):
+    creator = make_user(email="maker@example.com", roles=["creator"])
+    make_user(email="money@example.com", roles=["finance"])
+    backer = make_user()
+    slug = make_project(status="live", title="成功的项目", goal_fen=100_00, tiers=[], creator=creator,
+                        paid=[(backer, 200_00, None)])
+    with app.app_context():
+        db.session.scalar(db.select(Project).filter_by(slug=slug)).end_at = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+        closing.close_ended_campaigns()
+
+    log_in(page, "maker@example.com")
+    page.goto("/me/projects")
+    page.get_by_role("link", name="资金与提现").click()
+    page.get_by_role("button", name="申请提取 ¥95.00").click()
+    page.get_by_text("已提交提现申请。").wait_for()
+
+    finance = browser.new_context(java_script_enabled=page.js_enabled, viewport={"width": 360, "height": 740},
+                                  base_url=live_server.url)
+    finance_page = finance.new_page()
+    log_in(finance_page, "money@example.com")
+    finance_page.get_by_role("link", name="财务").click()
+    finance_page.get_by_role("button", name="通过").click()
+    finance_page.get_by_text("预计到账日").wait_for()
+    finance.close()
+
+    with app.app_context():
+        due = db.session.scalars(db.select(Withdrawal)).one().due_date.isoformat()
+    page.reload()
+    text = page.locator("main").inner_text()
+    assert f"预计到账日：{due}" in text and "已通过" in text

@@ -1,0 +1,126 @@
+"""Settlement: the fee at success, stage-1 withdrawals requested by the creator, decided and paid by finance."""
+from datetime import date, timedelta
+
+import pytest
+
+from crowdfund import closing, ledger, settlement
+from crowdfund.extensions import db
+from crowdfund.models import AuditEntry, Project, User, Withdrawal
+from crowdfund.models.base import utcnow
+from tests.conftest import Browserless, csrf_from
+
+
+def successful_project(app, make_project, make_user, amounts=(600_00, 400_00), creator=None):
+    backers = [make_user() for _ in amounts]
+    slug = make_project(status="live", goal_fen=500_00, tiers=[], creator=creator,
+                        paid=[(b, a, None) for b, a in zip(backers, amounts, strict=True)])
+    with app.app_context():
+        project = db.session.scalar(db.select(Project).filter_by(slug=slug))
+        project.end_at = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+        closing.close_ended_campaigns()
+        return slug, project.creator.email
+
+
+def test_business_days_skip_weekends_and_holidays():
+    friday = date(2026, 10, 2)
+    assert settlement.add_business_days(friday, 1) == date(2026, 10, 5)
+    assert settlement.add_business_days(friday, 7) == date(2026, 10, 13)
+    assert settlement.add_business_days(friday, 1, {"2026-10-05", "2026-10-06"}) == date(2026, 10, 7)
+
+
+def test_fee_rate_default_discount_and_admin_bounds(app, make_project, make_user):
+    creator = make_user(roles=["creator"])
+    first = make_project(status="live", creator=creator)
+    with app.app_context():
+        project = db.session.scalar(db.select(Project).filter_by(slug=first))
+        assert settlement.fee_rate_bp(project) == 500
+    make_project(status="live", creator=creator)
+    with app.app_context():
+        delivered = db.session.scalars(db.select(Project).filter_by(creator_id=creator)).all()[1]
+        delivered.status = "completed"
+        db.session.commit()
+        assert settlement.fee_rate_bp(db.session.scalar(db.select(Project).filter_by(slug=first))) == 400
+        admin = User(email="a@x.test", display_name="A", password_hash="x", terms_version="1", privacy_version="1")
+        db.session.add(admin)
+        db.session.commit()
+        with pytest.raises(settlement.SettlementError):
+            settlement.set_fee_rate(project, admin, 1200)
+        settlement.set_fee_rate(project, admin, 800)
+        assert settlement.fee_rate_bp(project) == 800
+
+
+def test_stage_one_request_approve_pay(app, client, make_project, make_user, login_as):
+    slug, creator_email = successful_project(app, make_project, make_user)
+    creator = Browserless(app.test_client())
+    creator.login(email=creator_email)
+    page = creator.client.get(f"/me/projects/{slug}/money").get_data(as_text=True)
+    assert "¥475.00" in page, "half of the net: (1000 − 5% fee) / 2"
+    token = csrf_from(creator.client.get(f"/me/projects/{slug}/money"))
+    assert creator.client.post(f"/me/projects/{slug}/money", data={"csrf_token": token}).status_code == 303
+    assert creator.client.post(f"/me/projects/{slug}/money", data={"csrf_token": token}).status_code == 303
+    with app.app_context():
+        (withdrawal,) = db.session.scalars(db.select(Withdrawal)).all()
+        assert withdrawal.amount_fen == 475_00 and withdrawal.status == "requested"
+        withdrawal_id = withdrawal.id
+
+    login_as("finance")
+    queue = client.get("/finance/withdrawals").get_data(as_text=True)
+    assert "¥475.00" in queue
+    token = csrf_from(client.get("/finance/withdrawals"))
+    assert client.post(f"/finance/withdrawals/{withdrawal_id}", data={"csrf_token": token, "action": "approve"}).status_code == 303
+    with app.app_context():
+        withdrawal = db.session.get(Withdrawal, withdrawal_id)
+        assert withdrawal.status == "approved" and withdrawal.due_date > date.today()
+        due = withdrawal.due_date.isoformat()
+        project_id = withdrawal.project_id
+        assert ledger.project_funds(project_id)["escrow"] == 475_00
+    assert due in creator.client.get(f"/me/projects/{slug}/money").get_data(as_text=True)
+    no_ref = client.post(f"/finance/withdrawals/{withdrawal_id}", data={"csrf_token": token, "action": "paid"})
+    assert no_ref.status_code == 303
+    client.post(f"/finance/withdrawals/{withdrawal_id}", data={"csrf_token": token, "action": "paid",
+                                                               "reference": "ICBC-20261126-001"})
+    with app.app_context():
+        assert db.session.get(Withdrawal, withdrawal_id).status == "paid"
+        assert ledger.project_funds(project_id) == {"raised": 1000_00, "refunded": 0, "fees": 50_00,
+                                                    "withdrawn": 475_00, "escrow": 475_00}
+        assert ledger.balance(settlement.creator_payable(project_id)) == 0
+        assert ledger.verify() == []
+        actions = [a.action for a in db.session.scalars(db.select(AuditEntry))]
+        assert actions == ["withdrawal.approve", "withdrawal.paid"]
+    funds = client.get(f"/projects/{slug}/funds").get_data(as_text=True)
+    assert "¥50.00" in funds and "¥475.00" in funds
+
+
+def test_rejection_needs_a_reason_and_only_finance_decides(app, client, make_project, make_user, login_as, forms):
+    slug, creator_email = successful_project(app, make_project, make_user)
+    with app.app_context():
+        project = db.session.scalar(db.select(Project).filter_by(slug=slug))
+        withdrawal = settlement.request(project, project.creator)
+        withdrawal_id = withdrawal.id
+    login_as("moderator")
+    assert client.get("/finance/withdrawals").status_code == 403
+    forms.logout()
+    login_as("finance")
+    token = csrf_from(client.get("/finance/withdrawals"))
+    client.post(f"/finance/withdrawals/{withdrawal_id}", data={"csrf_token": token, "action": "reject"})
+    with app.app_context():
+        assert db.session.get(Withdrawal, withdrawal_id).status == "requested"
+    client.post(f"/finance/withdrawals/{withdrawal_id}", data={"csrf_token": token, "action": "reject",
+                                                               "reason": "请先补充发货计划"})
+    with app.app_context():
+        assert db.session.get(Withdrawal, withdrawal_id).status == "rejected"
+    creator = Browserless(app.test_client())
+    creator.login(email=creator_email)
+    assert "请先补充发货计划" in creator.client.get(f"/me/projects/{slug}/money").get_data(as_text=True)
+
+
+def test_failed_or_foreign_projects_cannot_withdraw(app, make_project, make_user):
+    slug = make_project(status="live")
+    with app.app_context():
+        project = db.session.scalar(db.select(Project).filter_by(slug=slug))
+        with pytest.raises(settlement.SettlementError):
+            settlement.request(project, project.creator)
+        stranger = db.session.get(User, make_user())
+        with pytest.raises(settlement.SettlementError):
+            settlement.request(project, stranger)
