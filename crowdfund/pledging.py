@@ -241,6 +241,31 @@ def refund_late_payment(pledge_id):
     return "refunded"
 
 
+def can_cancel(pledge, now=None):
+    """Before the campaign's last 24 hours a backer may cancel (and is refunded in full)."""
+    now = now or utcnow()
+    project = pledge.project
+    return (pledge.status in (P.PENDING, P.PAID) and project.status.value == "live" and project.end_at is not None
+            and project.end_at - now > timedelta(hours=24))
+
+
+def cancel(pledge, backer, now=None):
+    """Cancel a pledge: its slot is freed at once; a paid one is refunded through the refunds path."""
+    from crowdfund import refunds
+
+    if pledge.backer_id != backer.id or not can_cancel(pledge, now):
+        raise PledgeError()
+    was_paid = pledge.status == P.PAID
+    if not _move(pledge.id, [P.PENDING, P.PAID], P.CANCELLED):
+        raise PledgeError()
+    if pledge.tier_id is not None:
+        _release(pledge.tier_id)
+    db.session.commit()
+    if was_paid:
+        refunds.request_refund(pledge, "cancelled")
+    return pledge
+
+
 def pledges_of(backer):
     """A backer's pledges, newest first (for "My pledges")."""
     return db.session.scalars(select(Pledge).where(Pledge.backer_id == backer.id)

@@ -44,8 +44,14 @@ def _new_slug():
     return "".join(secrets.choice(SLUG_ALPHABET) for _ in range(8))
 
 
+class Blacklisted(ProjectError):
+    """A blacklisted account may not launch projects."""
+
+
 def create_draft(creator):
-    """Start a new draft owned by `creator`."""
+    """Start a new draft owned by `creator` (never for a blacklisted account)."""
+    if creator.blacklisted_at is not None:
+        raise Blacklisted()
     project = Project(slug=_new_slug(), creator_id=creator.id, status=ProjectStatus.DRAFT)
     db.session.add(project)
     db.session.commit()

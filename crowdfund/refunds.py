@@ -63,7 +63,7 @@ def execute(refund_id):
                 [(ledger.escrow(pledge.project_id), refund.amount_fen),
                  (ledger.clearing(pledge.provider), -refund.amount_fen)], project_id=pledge.project_id)
     refund.status, refund.completed_at = "succeeded", utcnow()
-    if pledge.status == PledgeStatus.PAID:
+    if pledge.status in (PledgeStatus.PAID, PledgeStatus.CANCELLED):
         pledge.status = PledgeStatus.REFUNDED
     db.session.commit()
     return "succeeded"

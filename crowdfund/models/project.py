@@ -79,7 +79,8 @@ class Project(db.Model):
     status: Mapped[ProjectStatus] = mapped_column(str_enum(ProjectStatus, "project_status"),
                                                   default=ProjectStatus.DRAFT, index=True)
     featured: Mapped[bool] = mapped_column(Boolean, default=False)
-    fee_rate_bp: Mapped[int | None] = mapped_column(Integer)  # platform fee in basis points; None = the default
+    fee_rate_bp: Mapped[int | None] = mapped_column(Integer)
+    creator_explanation: Mapped[str | None] = mapped_column(Text)  # shown prominently when failed/cancelled  # platform fee in basis points; None = the default
     wizard_step: Mapped[str] = mapped_column(String(20), default="basics")
     launch_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     end_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)

@@ -3,7 +3,7 @@ from flask import abort, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from crowdfund import ledger, media, projects, review, settlement, verification
+from crowdfund import accountability, ledger, media, projects, review, settlement, verification
 from crowdfund.blueprints.creator import bp
 from crowdfund.blueprints.creator.forms import VerificationForm
 from crowdfund.extensions import db
@@ -44,6 +44,20 @@ def verify():
     status = 422 if form.is_submitted() and can_submit else 200
     return render("creator/verification.html", "verification_form", status=status, form=form, latest=latest,
                   can_submit=can_submit, verified=verification.is_verified(current_user))
+
+
+@bp.route("/projects/<slug>/explanation", methods=["POST"])
+@login_required
+def explain(slug):
+    """Post the public explanation of a failed, cancelled or suspended project."""
+    project = projects.get_by_slug(slug)
+    if project is None or project.creator_id != current_user.id:
+        abort(404)
+    try:
+        accountability.explain(project, current_user, request.form.get("explanation", ""))
+    except accountability.AccountabilityError:
+        return redirect_after_post(url_for("creator.projects_list"), _("Write an explanation first."), "error")
+    return redirect_after_post(url_for("projects.show", slug=slug), _("Your explanation is published."))
 
 
 @bp.route("/projects/<slug>/money", methods=["GET", "POST"])

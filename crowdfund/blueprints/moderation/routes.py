@@ -3,12 +3,12 @@ from flask import abort, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from crowdfund import discovery, projects, review, verification
+from crowdfund import accountability, discovery, projects, review, verification
 from crowdfund.blueprints.moderation import bp
 from crowdfund.blueprints.moderation.forms import ApproveForm, ChangesForm, RejectForm, VerificationDecisionForm
 from crowdfund.extensions import db
 from crowdfund.htmx import redirect_after_post, render
-from crowdfund.models import CreatorVerification, ProjectStatus, Role
+from crowdfund.models import CreatorVerification, ProjectStatus, Role, User
 from crowdfund.security import role_required
 
 
@@ -75,6 +75,19 @@ def feature(slug):
     review.set_featured(project, current_user, request.form.get("featured") == "1")
     return redirect_after_post(url_for("projects.show", slug=slug),
                                _("Featured on the home page.") if project.featured else _("No longer featured."))
+
+
+@bp.route("/users/<int:user_id>/blacklist", methods=["POST"])
+@role_required(Role.MODERATOR)
+def blacklist(user_id):
+    """Blacklist a creator: no new projects, live ones suspended for review."""
+    user = db.get_or_404(User, user_id)
+    try:
+        accountability.blacklist(user, current_user, request.form.get("reason", ""))
+    except accountability.AccountabilityError:
+        return redirect_after_post(request.referrer or url_for("moderation.queue"),
+                                   _("Give a reason for the blacklist."), "error")
+    return redirect_after_post(url_for("moderation.queue"), _("Creator blacklisted; their live projects are suspended."))
 
 
 @bp.route("/verifications")

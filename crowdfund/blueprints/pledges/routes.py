@@ -147,7 +147,8 @@ def mine():
 def show(pledge_id):
     """One pledge: "processing" until the provider's notification is applied, then the receipt (htmx polls)."""
     pledge = own_pledge(pledge_id)
-    return render("pledges/show.html", "payment_status", pledge=pledge, can_pay=pledging.can_pay(pledge))
+    return render("pledges/show.html", "payment_status", pledge=pledge, can_pay=pledging.can_pay(pledge),
+                  can_cancel=pledging.can_cancel(pledge))
 
 
 @bp.route("/me/pledges/<int:pledge_id>/pay", methods=["POST"])
@@ -160,6 +161,20 @@ def pay(pledge_id):
                                    _("This pledge can no longer be paid."), "error")
     channel = request.form.get("channel")
     return _go_pay(pledge, channel if channel in ("pc", "wap", "qr") else None)
+
+
+@bp.route("/me/pledges/<int:pledge_id>/cancel", methods=["POST"])
+@login_required
+def cancel(pledge_id):
+    """Cancel before the last 24 hours; a paid pledge is refunded in full."""
+    pledge = own_pledge(pledge_id)
+    try:
+        pledging.cancel(pledge, current_user)
+    except pledging.PledgeError:
+        return redirect_after_post(url_for("pledges.show", pledge_id=pledge_id),
+                                   _("This pledge can no longer be cancelled."), "error")
+    return redirect_after_post(url_for("pledges.show", pledge_id=pledge_id),
+                               _("Pledge cancelled. Any payment is being refunded in full."))
 
 
 @bp.route("/me/pledges/<int:pledge_id>/qr")

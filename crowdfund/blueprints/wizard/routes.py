@@ -146,7 +146,11 @@ def go(project, step, nav):
 @login_required
 def create():
     """Start a new draft and open its first step."""
-    project = projects.create_draft(current_user)
+    try:
+        project = projects.create_draft(current_user)
+    except projects.Blacklisted:
+        return redirect_after_post(url_for("creator.projects_list"),
+                                   _("This account may not launch projects."), "error")
     return redirect_after_post(step_url(project, "basics"))
 
 

@@ -1,0 +1,44 @@
+"""Failure and blacklist (SPEC 2.7): creators explain failures; moderators blacklist repeat offenders."""
+from sqlalchemy import select
+
+from crowdfund import audit, lifecycle
+from crowdfund.extensions import db
+from crowdfund.models import Project, ProjectStatus
+from crowdfund.models.base import utcnow
+
+EXPLAINABLE = {ProjectStatus.FAILED, ProjectStatus.CANCELLED, ProjectStatus.SUSPENDED}
+
+
+class AccountabilityError(Exception):
+    """Not allowed; `code` says why."""
+
+    def __init__(self, code):
+        super().__init__(code)
+        self.code = code
+
+
+def explain(project, creator, text):
+    """The creator's public explanation of a failed, cancelled or suspended project."""
+    if project.creator_id != creator.id:
+        raise AccountabilityError("owner")
+    if project.status not in EXPLAINABLE:
+        raise AccountabilityError("status")
+    if not text.strip():
+        raise AccountabilityError("empty")
+    project.creator_explanation = text.strip()[:5000]
+    db.session.commit()
+
+
+def blacklist(user, moderator, reason):
+    """No new projects for this account; its live projects are suspended for review."""
+    if user.id == moderator.id:
+        raise AccountabilityError("self")
+    if not reason.strip():
+        raise AccountabilityError("reason")
+    user.blacklisted_at = utcnow()
+    for project in db.session.scalars(select(Project).where(Project.creator_id == user.id,
+                                                            Project.status == ProjectStatus.LIVE)):
+        lifecycle.transition(project, ProjectStatus.SUSPENDED, actor=moderator, reason=f"creator blacklisted: {reason}",
+                             commit=False)
+    audit.record(moderator, "user.blacklist", user, reason=reason.strip())
+    db.session.commit()
