@@ -69,6 +69,19 @@ def execute(refund_id):
     return "succeeded"
 
 
+def retry(refund, finance):
+    """Finance re-queues a failed refund with a fresh set of attempts (same out_request_no)."""
+    from crowdfund import audit
+
+    if refund.status == "failed":
+        refund.status, refund.attempts = "pending", 0
+        audit.record(finance, "refund.retry", refund)
+        db.session.commit()
+    if refund.status == "pending":
+        enqueue(execute, refund.id, queue="payments", job_id=f"refund-{refund.id}-manual",
+                retries=len(RETRY_SECONDS), retry_intervals=RETRY_SECONDS)
+
+
 @periodic(interval=600, queue="payments")
 def retry_pending_refunds():
     """Catch-up: run every refund still pending (a lost job, or embedded mode without RQ retries)."""

@@ -124,3 +124,47 @@ def test_failed_or_foreign_projects_cannot_withdraw(app, make_project, make_user
         stranger = db.session.get(User, make_user())
         with pytest.raises(settlement.SettlementError):
             settlement.request(project, stranger)
+
+
+def test_admins_set_the_fee_rate_from_the_funds_page(app, client, make_project, make_user, login_as):
+    slug = make_project(status="live")
+    login_as("finance")
+    token = csrf_from(client.get(f"/projects/{slug}/funds"))
+    assert client.post(f"/finance/projects/{slug}/fee-rate",
+                       data={"csrf_token": token, "rate_bp": "800"}).status_code == 403, "admins only"
+    make_user(email="boss@example.com", roles=["admin"])
+    boss = Browserless(app.test_client())
+    boss.login(email="boss@example.com")
+    assert "本项目的平台服务费" in boss.client.get(f"/projects/{slug}/funds").get_data(as_text=True)
+    token = csrf_from(boss.client.get(f"/projects/{slug}/funds"))
+    boss.client.post(f"/finance/projects/{slug}/fee-rate", data={"csrf_token": token, "rate_bp": "1500"})
+    with app.app_context():
+        assert db.session.scalar(db.select(Project.fee_rate_bp).filter_by(slug=slug)) is None, "15% is refused"
+    boss.client.post(f"/finance/projects/{slug}/fee-rate", data={"csrf_token": token, "rate_bp": "800"})
+    with app.app_context():
+        assert db.session.scalar(db.select(Project.fee_rate_bp).filter_by(slug=slug)) == 800
+
+
+def test_finance_sees_failed_refunds_and_retries_them(make_app, make_project, make_user, login_as):
+    from crowdfund import refunds
+    from crowdfund.models import Pledge, Refund
+
+    app = make_app(ALIPAY_GATEWAY="http://127.0.0.1:1/gateway.do")
+    backer = make_user()
+    make_project(status="live", tiers=[], paid=[(backer, 40_00, None)])
+    make_user(email="fin@example.com", roles=["finance"])
+    with app.app_context():
+        refund = refunds.request_refund(db.session.scalar(db.select(Pledge)), "failed")
+        for _ in refunds.RETRY_SECONDS:
+            refunds.retry_pending_refunds()
+        db.session.expire_all()
+        refund_id = refund.id
+        assert db.session.get(Refund, refund_id).status == "failed"
+    finance = Browserless(app.test_client())
+    finance.login(email="fin@example.com")
+    page = finance.client.get("/finance/refunds").get_data(as_text=True)
+    assert "退款失败" in page and "unreachable" in page
+    token = csrf_from(finance.client.get("/finance/refunds"))
+    assert finance.client.post(f"/finance/refunds/{refund_id}/retry", data={"csrf_token": token}).status_code == 303
+    with app.app_context():
+        assert db.session.get(Refund, refund_id).attempts == 1, "a fresh round of attempts started"

@@ -1,13 +1,14 @@
 """Views for finance admins."""
-from flask import request, url_for
+from flask import abort, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import select
 
-from crowdfund import settlement
+from crowdfund import projects, refunds, settlement
 from crowdfund.blueprints.finance import bp
 from crowdfund.extensions import db
 from crowdfund.htmx import redirect_after_post, render
-from crowdfund.models import Role, Withdrawal
+from crowdfund.models import Refund, Role, Withdrawal
 from crowdfund.security import role_required
 
 
@@ -38,3 +39,34 @@ def decide(withdrawal_id):
                    "reference": _("Enter the payout's bank reference.")}.get(error.code, _("That is no longer possible."))
         return redirect_after_post(url_for("finance.withdrawals"), message, "error")
     return redirect_after_post(url_for("finance.withdrawals"), _("Saved."))
+
+
+@bp.route("/refunds")
+@role_required(Role.FINANCE)
+def refunds_page():
+    """Refunds still pending or failed, with attempts and the provider's last error."""
+    items = db.session.scalars(select(Refund).where(Refund.status.in_(["pending", "failed"]))
+                               .order_by(Refund.status.desc(), Refund.id)).all()
+    return render("finance/refunds.html", items=items)
+
+
+@bp.route("/refunds/<int:refund_id>/retry", methods=["POST"])
+@role_required(Role.FINANCE)
+def retry_refund(refund_id):
+    """Try a failed refund again (same out_request_no, so it can never pay twice)."""
+    refund = db.get_or_404(Refund, refund_id)
+    refunds.retry(refund, current_user)
+    return redirect_after_post(url_for("finance.refunds_page"), _("Refund queued again."))
+
+
+@bp.route("/projects/<slug>/fee-rate", methods=["POST"])
+@role_required(Role.ADMIN)
+def fee_rate(slug):
+    """Admins set a project's platform fee between 5% and 10%."""
+    project = projects.get_by_slug(slug) or abort(404)
+    try:
+        settlement.set_fee_rate(project, current_user, request.form.get("rate_bp", type=int) or 0)
+    except settlement.SettlementError:
+        return redirect_after_post(url_for("projects.funds", slug=slug), _("Choose a rate between 5% and 10%."),
+                                   "error")
+    return redirect_after_post(url_for("projects.funds", slug=slug), _("Fee rate saved."))
