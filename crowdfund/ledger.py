@@ -140,10 +140,13 @@ def verify():
     problems, prev = [], GENESIS
     txns = db.session.scalars(select(LedgerTransaction).order_by(LedgerTransaction.seq)
                               .execution_options(populate_existing=True)).all()
+    by_txn = {}
+    for transaction_id, code, amount in db.session.execute(
+            select(LedgerEntry.transaction_id, LedgerAccount.code, LedgerEntry.amount_fen)
+            .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id).order_by(LedgerEntry.id)):
+        by_txn.setdefault(transaction_id, []).append((code, amount))
     for expected_seq, txn in enumerate(txns, start=1):
-        entries = [(e.account.code, e.amount_fen) for e in
-                   db.session.scalars(select(LedgerEntry).where(LedgerEntry.transaction_id == txn.id)
-                                      .order_by(LedgerEntry.id).execution_options(populate_existing=True))]
+        entries = by_txn.get(txn.id, [])
         if txn.seq != expected_seq:
             problems.append(f"transaction {txn.id}: sequence {txn.seq}, expected {expected_seq}")
         if txn.prev_hash != prev:
