@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
-from crowdfund import accounts, ledger, lifecycle, media, pledging, projects, review
+from crowdfund import accounts, ledger, lifecycle, media, pledging, projects, review, settlement
 from crowdfund.catalog import ensure_categories
 from crowdfund.extensions import db
 from crowdfund.models import Category, Pledge, PledgeStatus, Project, ProjectStatus, Role
@@ -220,6 +220,8 @@ def _projects(backers):
         _move(project, status, moderator, now)
         project.featured = featured
         _paid_pledges(project, backers, percent, now)
+        if status in (S.SUCCESSFUL, S.DELIVERING, S.COMPLETED):
+            settlement.book_fee(project)  # as closing does at success
         db.session.commit()
         created += 1
     return created

@@ -52,6 +52,12 @@ def test_seed_demo_is_idempotent_and_covers_every_role_and_state(app, runner, fo
         assert any(t.quantity_limit is None for t in tiers)
         assert any(t.quantity_limit and counts[t.id].sold_out for t in tiers), "one sold-out tier"
         assert all(t.taken == counts[t.id].held + counts[t.id].paid for t in tiers), "slot counters agree"
+        from crowdfund import ledger
+
+        assert ledger.verify() == []
+        successful = next(p for p in rows if p.status == ProjectStatus.SUCCESSFUL)
+        funds = ledger.project_funds(successful.id)
+        assert funds["fees"] == funds["raised"] * 5 // 100 and funds["escrow"] == funds["raised"] - funds["fees"]
     email, _, password, _ = DEMO_USERS[0]
     assert forms.login(email=email, password=password).status_code == 303
 
