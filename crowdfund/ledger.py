@@ -135,6 +135,17 @@ def project_funds(project_id):
             "withdrawn": totals["withdrawal"], "escrow": -balance(escrow(project_id))}
 
 
+def export_rows():
+    """(seq, time, kind, key, project, account, amount, hash) for every entry, in chain order."""
+    return db.session.execute(
+        select(LedgerTransaction.seq, LedgerTransaction.created_at, LedgerTransaction.kind,
+               LedgerTransaction.idempotency_key, LedgerTransaction.project_id, LedgerAccount.code,
+               LedgerEntry.amount_fen, LedgerTransaction.hash)
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .order_by(LedgerTransaction.seq, LedgerEntry.id)).all()
+
+
 def verify():
     """Recompute the chain and every transaction's balance; returns a list of problems (empty when sound)."""
     problems, prev = [], GENESIS

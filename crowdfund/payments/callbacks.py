@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from crowdfund import pledging
 from crowdfund.extensions import db
+from crowdfund.i18n import fen_to_yuan
 from crowdfund.models import PaymentNotification, Pledge, PledgeStatus
 from crowdfund.models.base import utcnow
 from crowdfund.payments import InvalidNotification, PaymentError, get_provider
@@ -61,6 +62,32 @@ def apply_notification(notification_id):
     row.outcome, row.applied_at = outcome, utcnow()
     db.session.commit()
     return outcome
+
+
+def run(since_hours=24, now=None):
+    """Daily reconciliation: every payment the ledger booked in the period must be paid, same amount, at the provider."""
+    from crowdfund.models import LedgerTransaction
+
+    now = now or utcnow()
+    booked = db.session.scalars(select(LedgerTransaction).where(
+        LedgerTransaction.kind.in_(["payment", "late_payment"]),
+        LedgerTransaction.created_at >= now - timedelta(hours=since_hours))).all()
+    report = {"checked": 0, "mismatches": []}
+    for txn in booked:
+        out_trade_no = txn.idempotency_key.split(":", 1)[1]
+        pledge = db.session.scalar(select(Pledge).where(Pledge.out_trade_no == out_trade_no))
+        amount = sum(e.amount_fen for e in txn.entries if e.amount_fen > 0)
+        report["checked"] += 1
+        try:
+            status = get_provider(pledge.provider if pledge else "alipay").query(out_trade_no)
+        except PaymentError as error:
+            report["mismatches"].append((out_trade_no, f"provider unreachable: {error}"))
+            continue
+        if status is None or not status.paid:
+            report["mismatches"].append((out_trade_no, "the provider has no payment for this booking"))
+        elif int(status.total_amount * 100) != amount:
+            report["mismatches"].append((out_trade_no, f"provider {status.total_amount} ≠ ledger {fen_to_yuan(amount)}"))
+    return report
 
 
 @periodic(interval=180, queue="payments")

@@ -168,3 +168,26 @@ def test_finance_sees_failed_refunds_and_retries_them(make_app, make_project, ma
     assert finance.client.post(f"/finance/refunds/{refund_id}/retry", data={"csrf_token": token}).status_code == 303
     with app.app_context():
         assert db.session.get(Refund, refund_id).attempts == 1, "a fresh round of attempts started"
+
+
+def test_ledger_csv_and_reconciliation_for_finance(app, client, make_project, make_user, login_as, live_server):
+    from crowdfund.models import Pledge, SandboxTrade
+
+    backer = make_user()
+    make_project(status="live", tiers=[], paid=[(backer, 30_00, None), (backer, 20_00, None)])
+    with app.app_context():
+        matched, missing = db.session.scalars(db.select(Pledge).order_by(Pledge.id)).all()
+        db.session.add(SandboxTrade(out_trade_no=matched.out_trade_no, trade_no="T1", app_id=app.config["ALIPAY_APP_ID"],
+                                    total_fen=30_00, subject="x", status="TRADE_SUCCESS", channel="pc"))
+        db.session.commit()
+        missing_no = missing.out_trade_no
+    login_as("moderator")
+    assert client.get("/finance/ledger.csv").status_code == 403
+    finance = Browserless(app.test_client())
+    make_user(email="fin2@example.com", roles=["finance"])
+    finance.login(email="fin2@example.com")
+    csv_text = finance.client.get("/finance/ledger.csv").get_data(as_text=True)
+    assert csv_text.lstrip("\ufeff").startswith("seq,created_at,kind,idempotency_key") and csv_text.count("payment:") == 4
+    token = csrf_from(finance.client.get("/finance/reconciliation"))
+    report = finance.client.post("/finance/reconciliation", data={"csrf_token": token}).get_data(as_text=True)
+    assert "已核对 2 笔付款" in report and missing_no in report and report.count('class="finding blocking"') == 1

@@ -4,7 +4,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from crowdfund import projects, refunds, settlement
+from crowdfund import ledger, projects, refunds, settlement
+from crowdfund.payments import callbacks as reconcile_ledger
 from crowdfund.blueprints.finance import bp
 from crowdfund.extensions import db
 from crowdfund.htmx import redirect_after_post, render
@@ -70,3 +71,30 @@ def fee_rate(slug):
         return redirect_after_post(url_for("projects.funds", slug=slug), _("Choose a rate between 5% and 10%."),
                                    "error")
     return redirect_after_post(url_for("projects.funds", slug=slug), _("Fee rate saved."))
+
+
+@bp.route("/ledger.csv")
+@role_required(Role.FINANCE)
+def ledger_csv():
+    """Every ledger entry as CSV (one row per entry, with its transaction's hash)."""
+    import csv
+    import io
+
+    from flask import Response
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["seq", "created_at", "kind", "idempotency_key", "project_id", "account", "amount_fen", "hash"])
+    for row in ledger.export_rows():
+        writer.writerow(row)
+    response = Response("\ufeff" + buffer.getvalue(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = "attachment; filename=ledger.csv"
+    return response
+
+
+@bp.route("/reconciliation", methods=["GET", "POST"])
+@role_required(Role.FINANCE)
+def reconciliation():
+    """Compare what the ledger says was paid with what the provider says (POST runs it now)."""
+    report = reconcile_ledger.run() if request.method == "POST" else None
+    return render("finance/reconciliation.html", report=report)
