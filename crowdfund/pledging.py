@@ -9,7 +9,6 @@ the spot when someone else needs the slot.
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 
 from flask import current_app
 from sqlalchemy import or_, select, update
@@ -271,10 +270,6 @@ def pledges_of(backer):
     return db.session.scalars(select(Pledge).where(Pledge.backer_id == backer.id)
                               .order_by(Pledge.id.desc())).all()
 
-
-def decimal_equals_fen(amount, fen):
-    """Provider amounts are compared as Decimals, never floats."""
-    return Decimal(amount) == Decimal(fen) / 100
 
 
 def payment_redirect(pledge, channel=None):

@@ -13,7 +13,7 @@ from crowdfund.htmx import redirect_after_post, render
 from crowdfund.i18n import format_money
 from crowdfund.models import Pledge
 from crowdfund.payments import PaymentError
-from crowdfund.payments.base import channel_for
+from crowdfund.payments.base import CHANNELS, channel_for
 from crowdfund.security import login_required
 
 ERROR_FIELDS = {"amount": "amount", "sold_out": "tier", "region": "region", "address": "name", "risk": "accept_risk"}
@@ -160,7 +160,7 @@ def pay(pledge_id):
         return redirect_after_post(url_for("pledges.show", pledge_id=pledge.id),
                                    _("This pledge can no longer be paid."), "error")
     channel = request.form.get("channel")
-    return _go_pay(pledge, channel if channel in ("pc", "wap", "qr") else None)
+    return _go_pay(pledge, channel if channel in CHANNELS else None)
 
 
 @bp.route("/me/pledges/<int:pledge_id>/cancel", methods=["POST"])
