@@ -32,8 +32,7 @@ translations: $(STAMP)
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --omit-header --sort-output \
 	    -o crowdfund/translations/messages.pot .
-	$(BIN)/pybabel update -i crowdfund/translations/messages.pot -d crowdfund/translations --no-location \
-	    --omit-header --no-fuzzy-matching
+	$(BIN)/pybabel update -i crowdfund/translations/messages.pot -d crowdfund/translations --no-fuzzy-matching
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

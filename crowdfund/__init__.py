@@ -44,7 +44,7 @@ def init_extensions(app):
     from sqlalchemy import event
 
     from crowdfund import jobs, models  # noqa: F401 - register models and periodic jobs
-    from crowdfund import closing  # noqa: F401 - registers the closing job
+    from crowdfund import closing, delivery  # noqa: F401 - register the closing and auto-confirm jobs
     from crowdfund.payments import callbacks  # noqa: F401 - registers the reconciliation job
     from crowdfund.extensions import babel, csrf, db, limiter, login_manager, migrate
     from crowdfund.i18n import select_locale

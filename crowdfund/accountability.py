@@ -18,15 +18,23 @@ class AccountabilityError(Exception):
 
 
 def explain(project, creator, text):
-    """The creator's public explanation of a failed, cancelled or suspended project."""
+    """The creator's public explanation of a failed, cancelled, suspended or undelivered project."""
     if project.creator_id != creator.id:
         raise AccountabilityError("owner")
-    if project.status not in EXPLAINABLE:
+    if not needs_explanation(project):
         raise AccountabilityError("status")
     if not text.strip():
         raise AccountabilityError("empty")
     project.creator_explanation = text.strip()[:5000]
     db.session.commit()
+
+
+def needs_explanation(project):
+    """Failed, cancelled and suspended projects, and those with rewards past their promised date."""
+    from crowdfund import delivery
+
+    return project.status in EXPLAINABLE or (project.status in delivery.SHIPPING_STATES
+                                             and delivery.progress(project).late > 0)
 
 
 def blacklist(user, moderator, reason):

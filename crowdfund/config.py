@@ -78,6 +78,10 @@ class Config:
         self.WITHDRAWAL_STAGE1_SHARE = int(env.get("WITHDRAWAL_STAGE1_SHARE", "50"))  # percent of the net
         self.PAYOUT_BUSINESS_DAYS = int(env.get("PAYOUT_BUSINESS_DAYS", "7"))  # T+7 (or 15)
         self.PAYOUT_HOLIDAYS = [d.strip() for d in env.get("PAYOUT_HOLIDAYS", "").split(",") if d.strip()]
+        self.WITHDRAWAL_STAGE2_CONFIRMED = int(env.get("WITHDRAWAL_STAGE2_CONFIRMED", "80"))  # % of physical pledges
+        # Delivery (SPEC 2.9).
+        self.AUTO_CONFIRM_DAYS = int(env.get("AUTO_CONFIRM_DAYS", "15"))  # receipt confirmed this long after shipping
+        self.LATE_GRACE_DAYS = int(env.get("LATE_GRACE_DAYS", "30"))  # after the promised month, backers may claim
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
-from crowdfund import accounts, ledger, lifecycle, media, pledging, projects, review, settlement
+from crowdfund import accounts, guarantees, ledger, lifecycle, media, pledging, projects, review, settlement
 from crowdfund.catalog import ensure_categories
 from crowdfund.extensions import db
 from crowdfund.models import Category, Pledge, PledgeStatus, Project, ProjectStatus, Role
@@ -186,6 +186,22 @@ def _move(project, status, moderator, now):
         lifecycle.transition(project, status, actor=moderator, reason="demo")
 
 
+DEMO_COMMENTS = ["做工扎实，和描述一致。", "包装很用心，发货也快。", "比预期晚了几天，但质量不错。"]
+
+
+def _deliver(project, everything, now):
+    """Demo delivery: every reward (or every other one) shipped; some received and rated."""
+    for i, pledge in enumerate(db.session.scalars(select(Pledge).where(Pledge.project_id == project.id,
+                                                                       Pledge.tier_id.is_not(None))
+                                                  .order_by(Pledge.id))):
+        if everything or i % 2 == 0:
+            pledge.shipped_at, pledge.carrier, pledge.tracking_number = now - timedelta(days=20), "顺丰速运", \
+                f"SF{1_000_000_000 + pledge.id}"
+        if everything or i % 4 == 0:
+            pledge.received_at = now - timedelta(days=16)
+            pledge.rating, pledge.rating_comment = 5 - i % 2, DEMO_COMMENTS[i % len(DEMO_COMMENTS)]
+
+
 def _projects(backers):
     now = utcnow()
     creators = [accounts.find_by_email("creator@demo.crowdfund.test"), accounts.find_by_email("maker@demo.crowdfund.test")]
@@ -222,6 +238,10 @@ def _projects(backers):
         _paid_pledges(project, backers, percent, now)
         if status in (S.SUCCESSFUL, S.DELIVERING, S.COMPLETED):
             settlement.book_fee(project)  # as closing does at success
+        if status in (S.DELIVERING, S.COMPLETED):
+            _deliver(project, everything=status == S.COMPLETED, now=now)
+        if status == S.DELIVERING:
+            guarantees.add(project, moderator, "华信融资担保有限公司", "91110000100000000A", 10_000_00)
         db.session.commit()
         created += 1
     return created

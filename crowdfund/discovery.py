@@ -157,6 +157,13 @@ def project_page(slug):
     return project, progress_for([project])[project.id], tier_counts(project.tiers)
 
 
+def by_creator(creator_id):
+    """A creator's public projects for their profile, newest first, with their progress."""
+    items = db.session.scalars(_cards().where(Project.creator_id == creator_id, Project.status.in_(LISTED))
+                               .order_by(Project.created_at.desc())).unique().all()
+    return items, progress_for(items)
+
+
 def categories_by_slug(slug):
     """A category (top-level or sub) by slug."""
     return db.session.scalar(select(Category).where(Category.slug == slug)

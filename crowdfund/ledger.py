@@ -128,11 +128,13 @@ def project_transactions(project_id):
 def project_funds(project_id):
     """Raised, refunded and held in escrow for a project, derived from the ledger only."""
     totals = {"payment": 0, "refund": 0, "fee": 0, "withdrawal": 0}
+    guaranteed = 0
     for txn, delta in project_transactions(project_id):
         if txn.kind in totals:
             totals[txn.kind] += abs(delta)
+        guaranteed += sum(e.amount_fen for e in txn.entries if e.account.code.startswith("guarantor:"))
     return {"raised": totals["payment"], "refunded": totals["refund"], "fees": totals["fee"],
-            "withdrawn": totals["withdrawal"], "escrow": -balance(escrow(project_id))}
+            "withdrawn": totals["withdrawal"], "escrow": -balance(escrow(project_id)), "guaranteed": guaranteed}
 
 
 def export_rows():

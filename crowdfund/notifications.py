@@ -19,6 +19,8 @@ TEXTS = {
     "refund_failed": _l("Refunding pledge %(pledge)s keeps failing; please look into it."),
     "withdrawal_approved": _l("Your withdrawal for “%(title)s” was approved; the payout is due on %(due)s."),
     "withdrawal_rejected": _l("Your withdrawal for “%(title)s” was rejected: %(reason)s"),
+    "reconciliation_mismatch": _l("The daily reconciliation found %(count)s bookings that do not match the provider."),
+    "reward_shipped": _l("Your reward for “%(title)s” has shipped."),
     "verification_approved": _l("Your creator verification was approved. You can now submit projects."),
     "verification_rejected": _l("Your creator verification was rejected: %(reason)s"),
 }

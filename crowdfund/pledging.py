@@ -187,16 +187,19 @@ def record_payment(out_trade_no, trade_no, total_fen, paid_at=None):
     pledge = db.session.scalar(select(Pledge).where(Pledge.out_trade_no == out_trade_no).with_for_update())
     if pledge is None:
         return "unknown"
-    if total_fen != pledge.amount_fen:
+    if total_fen != (pledge.paid_fen or pledge.amount_fen):
         return "amount_mismatch"
     paid_at = paid_at or utcnow()
     received = [(ledger.clearing(pledge.provider), pledge.amount_fen)]
-    if _move(pledge.id, [P.PENDING], P.PAID, trade_no=trade_no, paid_at=paid_at):
+    if _move(pledge.id, [P.PENDING], P.PAID, trade_no=trade_no, paid_at=paid_at, paid_fen=total_fen):
         ledger.post("payment", f"payment:{out_trade_no}",
                     received + [(ledger.escrow(pledge.project_id), -pledge.amount_fen)], project_id=pledge.project_id)
         db.session.commit()
+        if pledge.replaces_id is not None:
+            _replace_after_payment(pledge)
         return "paid"
-    if _move(pledge.id, [P.EXPIRED, P.CLOSED, P.CANCELLED], P.REFUND_DUE, trade_no=trade_no, paid_at=paid_at):
+    if _move(pledge.id, [P.EXPIRED, P.CLOSED, P.CANCELLED], P.REFUND_DUE, trade_no=trade_no, paid_at=paid_at,
+             paid_fen=total_fen):
         ledger.post("late_payment", f"payment:{out_trade_no}",
                     received + [(ledger.REFUNDS_PAYABLE, -pledge.amount_fen)], project_id=pledge.project_id)
         db.session.commit()
@@ -248,6 +251,16 @@ def can_cancel(pledge, now=None):
             and project.end_at - now > timedelta(hours=24))
 
 
+def withdraw_pledge(pledge, from_statuses=(P.PAID,)):
+    """Cancel a pledge (once, even under races) and free its tier slot; the caller commits and refunds."""
+    if not _move(pledge.id, list(from_statuses), P.CANCELLED):
+        return False
+    if pledge.tier_id is not None:
+        _release(pledge.tier_id)
+    db.session.refresh(pledge)
+    return True
+
+
 def cancel(pledge, backer, now=None):
     """Cancel a pledge: its slot is freed at once; a paid one is refunded through the refunds path."""
     from crowdfund import refunds
@@ -255,14 +268,77 @@ def cancel(pledge, backer, now=None):
     if pledge.backer_id != backer.id or not can_cancel(pledge, now):
         raise PledgeError()
     was_paid = pledge.status == P.PAID
-    if not _move(pledge.id, [P.PENDING, P.PAID], P.CANCELLED):
+    if not withdraw_pledge(pledge, [P.PENDING, P.PAID]):
         raise PledgeError()
-    if pledge.tier_id is not None:
-        _release(pledge.tier_id)
     db.session.commit()
     if was_paid:
         refunds.request_refund(pledge, "cancelled")
     return pledge
+
+
+def can_change_tier(pledge, now=None):
+    """A paid pledge for a reward may move to another tier until the campaign's last 24 hours."""
+    return pledge.status == P.PAID and pledge.tier_id is not None and can_cancel(pledge, now)
+
+
+def change_tier(pledge, backer, tier, idempotency_key, now=None):
+    """Move a paid pledge to another tier of the same project (SPEC 2.1).
+
+    Cheaper (or equal): the pledge takes the new tier's slot and price at once and the difference
+    is refunded through the refunds path. Dearer: a new pending pledge for the new tier is started
+    (it holds its slot) and returned for payment; once it is paid the old pledge is cancelled and
+    refunded in full, so the backer never pays twice for one reward. Shipping goes to the same address.
+    """
+    from crowdfund import refunds
+
+    now = now or utcnow()
+    if pledge.backer_id != backer.id or not can_change_tier(pledge, now):
+        raise PledgeError()
+    if tier is None or tier.project_id != pledge.project_id or tier.id == pledge.tier_id:
+        raise PledgeError()
+    region = pledge.ship_region
+    if tier.physical and not region:
+        raise AddressRequired()
+    priced = quote(pledge.project, tier, tier.price_fen, region if tier.physical else None, now)
+    if priced.total_fen > pledge.amount_fen:
+        address = {name: getattr(pledge, f"ship_{name}") for name in ADDRESS_FIELDS}
+        new = start(backer, pledge.project, tier, tier.price_fen, idempotency_key=idempotency_key,
+                    region=region if tier.physical else None, address=address, anonymous=pledge.anonymous,
+                    risk_accepted=True, channel=pledge.channel, now=now)
+        if new.replaces_id is None:
+            new.replaces_id = pledge.id
+            db.session.commit()
+        return new
+    if not _reserve(tier.id):
+        expire_overdue(now, tier_id=tier.id)
+        if not _reserve(tier.id):
+            db.session.rollback()
+            raise TierSoldOut()
+    difference = pledge.amount_fen - priced.total_fen
+    moved = db.session.execute(update(Pledge).where(Pledge.id == pledge.id, Pledge.status == P.PAID,
+                                                    Pledge.tier_id == pledge.tier_id)
+                               .values(tier_id=tier.id, amount_fen=priced.total_fen, shipping_fen=priced.shipping_fen)
+                               .execution_options(synchronize_session=False)).rowcount
+    if not moved:
+        db.session.rollback()
+        raise PledgeError()
+    _release(pledge.tier_id)
+    db.session.commit()
+    db.session.refresh(pledge)
+    if difference:
+        sequence = 1 + sum(1 for refund in refunds.refunds_of(pledge) if refund.reason == "tier_change")
+        refunds.request_refund(pledge, "tier_change", amount_fen=difference, sequence=sequence)
+    return pledge
+
+
+def _replace_after_payment(pledge):
+    """The dearer pledge of a tier change is paid: cancel the one it replaces and refund it in full."""
+    from crowdfund import refunds
+
+    old = db.session.get(Pledge, pledge.replaces_id)
+    if old is not None and withdraw_pledge(old):
+        db.session.commit()
+        refunds.request_refund(old, "tier_change")
 
 
 def pledges_of(backer):

@@ -7,7 +7,7 @@ import logging
 
 from sqlalchemy import select
 
-from crowdfund import ledger
+from crowdfund import guarantees, ledger
 from crowdfund.extensions import db
 from crowdfund.models import Pledge, PledgeStatus, Refund, Role, User, UserRole
 from crowdfund.models.base import utcnow
@@ -20,16 +20,35 @@ log = logging.getLogger(__name__)
 RETRY_SECONDS = [60, 300, 1800, 3600, 7200]
 
 
-def out_request_no(pledge, reason):
-    return f"RF{pledge.id}{reason[:1].upper()}"
+class RefundError(Exception):
+    """The refund would give back more than the pledge paid."""
 
 
-def request_refund(pledge, reason):
-    """Create (once) the refund of a paid pledge and queue its job; returns the Refund."""
-    number = out_request_no(pledge, reason)
+def out_request_no(pledge, reason, sequence=None):
+    """Deterministic per pledge and reason (tier changes, which can repeat, are numbered)."""
+    return f"RF{pledge.id}{reason[:1].upper()}{sequence or ''}"
+
+
+def refunded_so_far(pledge):
+    """What the pledge's refunds give back, counting those still in progress (failed ones may be retried too)."""
+    return sum(refund.amount_fen for refund in refunds_of(pledge))
+
+
+def request_refund(pledge, reason, amount_fen=None, guarantee_fen=0, sequence=None):
+    """Create (once) a refund of a paid pledge — in full unless `amount_fen` says — and queue its job.
+
+    `guarantee_fen` of the amount is booked against the project's guarantor rather than its escrow.
+    Refunds of one pledge never add up to more than the provider took for it.
+    """
+    number = out_request_no(pledge, reason, sequence)
     refund = db.session.scalar(select(Refund).where(Refund.out_request_no == number))
     if refund is None:
-        refund = Refund(pledge_id=pledge.id, out_request_no=number, amount_fen=pledge.amount_fen, reason=reason)
+        amount = pledge.amount_fen if amount_fen is None else amount_fen
+        if amount <= 0 or not 0 <= guarantee_fen <= amount or \
+                refunded_so_far(pledge) + amount > (pledge.paid_fen or pledge.amount_fen):
+            raise RefundError(f"pledge {pledge.id}: refund of {amount} is more than was paid")
+        refund = Refund(pledge_id=pledge.id, out_request_no=number, amount_fen=amount, reason=reason,
+                        guarantee_fen=guarantee_fen)
         db.session.add(refund)
         db.session.commit()
     if refund.status == "pending":
@@ -59,11 +78,16 @@ def execute(refund_id):
             return "failed"
         db.session.commit()
         raise
+    from_escrow = refund.amount_fen - refund.guarantee_fen
+    entries = [(ledger.escrow(pledge.project_id), from_escrow)] if from_escrow else []
+    if refund.guarantee_fen:
+        entries.append((guarantees.account(guarantees.of(pledge.project)), refund.guarantee_fen))
     ledger.post("refund", f"refund:{refund.out_request_no}",
-                [(ledger.escrow(pledge.project_id), refund.amount_fen),
-                 (ledger.clearing(pledge.provider), -refund.amount_fen)], project_id=pledge.project_id)
+                entries + [(ledger.clearing(pledge.provider), -refund.amount_fen)], project_id=pledge.project_id)
     refund.status, refund.completed_at = "succeeded", utcnow()
-    if pledge.status in (PledgeStatus.PAID, PledgeStatus.CANCELLED):
+    # A withdrawn pledge, or one refunded in full, is refunded; a tier downgrade's difference leaves it paid.
+    if pledge.status == PledgeStatus.CANCELLED or (pledge.status == PledgeStatus.PAID
+                                                   and refund.amount_fen >= pledge.amount_fen):
         pledge.status = PledgeStatus.REFUNDED
     db.session.commit()
     return "succeeded"

@@ -1,7 +1,7 @@
 """Settlement and staged withdrawals (SPEC 2.6): the fee is booked at success, the creator withdraws in stages.
 
 Stage 1: up to WITHDRAWAL_STAGE1_SHARE percent of the net after success. Stage 2 (the rest) opens
-once delivery is confirmed, which the delivery feature will decide; until then it is refused.
+once WITHDRAWAL_STAGE2_CONFIRMED percent of physical-reward pledges are received (`delivery.py`).
 Finance approves (escrow → creator payable) with a due date T+N business days away, then marks
 the payout paid with its bank reference (creator payable → payouts).
 """
@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from crowdfund import audit, ledger
 from crowdfund.extensions import db
-from crowdfund.models import Project, ProjectStatus, Withdrawal
+from crowdfund.models import ProjectStatus, Withdrawal
 from crowdfund.models.base import utcnow
 from crowdfund.notifications import notify
 
@@ -33,14 +33,14 @@ def creator_payable(project_id):
 
 
 def fee_rate_bp(project):
-    """The project's fee in basis points: its own rate, else the default, one point lower after a delivered project."""
+    """The project's fee in basis points: its own rate, else the default, one point lower for a creator
+    whose earlier project delivered every reward on time."""
+    from crowdfund import delivery
+
     if project.fee_rate_bp is not None:
         return project.fee_rate_bp
     rate = current_app.config["FEE_RATE_BP"]
-    delivered = db.session.scalar(select(func.count(Project.id)).where(
-        Project.creator_id == project.creator_id, Project.id != project.id,
-        Project.status == ProjectStatus.COMPLETED))
-    return max(rate - 100, 0) if delivered else rate
+    return max(rate - 100, 0) if delivery.delivered_on_time_before(project) else rate
 
 
 def set_fee_rate(project, admin, rate_bp):
@@ -70,11 +70,17 @@ def net_fen(project_id):
 
 def stage_allowance(project, stage):
     """How much the creator may still ask for in this stage."""
+    from crowdfund import delivery
+
     net = net_fen(project.id)
     if stage == 1:
         cap = net * current_app.config["WITHDRAWAL_STAGE1_SHARE"] // 100
+    elif stage == 2:
+        if not delivery.stage2_open(project):
+            raise SettlementError("stage2_needs_delivery")
+        cap = net
     else:
-        raise SettlementError("stage2_needs_delivery")
+        raise SettlementError("stage")
     taken = db.session.scalar(select(func.coalesce(func.sum(Withdrawal.amount_fen), 0)).where(
         Withdrawal.project_id == project.id, Withdrawal.status.in_(["requested", "approved", "paid"])))
     return max(cap - taken, 0)
@@ -109,6 +115,8 @@ def approve(withdrawal, finance, today=None):
     """Finance approves: the money moves from escrow to creator payable, due T+N business days."""
     if withdrawal.status != "requested":
         raise SettlementError("decided")
+    if withdrawal.amount_fen > ledger.project_funds(withdrawal.project_id)["escrow"]:
+        raise SettlementError("escrow")  # late-delivery claims took money since the request
     today = today or date.today()
     withdrawal.due_date = add_business_days(today, current_app.config["PAYOUT_BUSINESS_DAYS"],
                                             set(current_app.config["PAYOUT_HOLIDAYS"]))

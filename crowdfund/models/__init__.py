@@ -2,7 +2,8 @@
 from crowdfund.models.audit import AuditEntry
 from crowdfund.models.category import Category
 from crowdfund.models.jobs import PeriodicRun
-from crowdfund.models.ledger import LedgerAccount, LedgerEntry, LedgerHead, LedgerTransaction, Refund, Withdrawal
+from crowdfund.models.ledger import (Guarantee, LedgerAccount, LedgerEntry, LedgerHead, LedgerTransaction,
+                                     ReconciliationRun, Refund, Withdrawal)
 from crowdfund.models.media import Media, MediaKind
 from crowdfund.models.notification import Notification
 from crowdfund.models.pledge import Address, PaymentNotification, Pledge, PledgeStatus
@@ -15,7 +16,8 @@ from crowdfund.models.user import Role, User, UserRole
 from crowdfund.models.verification import CreatorVerification, VerificationKind, VerificationStatus
 
 __all__ = [
-    "LedgerAccount", "LedgerEntry", "LedgerHead", "LedgerTransaction", "Refund", "Withdrawal",
+    "Guarantee", "LedgerAccount", "LedgerEntry", "LedgerHead", "LedgerTransaction", "ReconciliationRun", "Refund",
+    "Withdrawal",
     "Address", "PaymentNotification", "SandboxRefund", "SandboxTrade",
     "AuditEntry", "Category", "CreatorVerification", "FundingMode", "Media", "MediaKind", "Notification",
     "PeriodicRun", "Pledge", "PledgeStatus", "Project", "ProjectDocument", "ProjectEvent", "ProjectKind",

@@ -1,7 +1,7 @@
 """The escrow ledger: double-entry, append-only, hash-chained (SPEC 2.4, 2.8)."""
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Integer, String
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crowdfund.extensions import db
@@ -91,6 +91,7 @@ class Refund(db.Model):
     out_request_no: Mapped[str] = mapped_column(String(64), unique=True)
     amount_fen: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(40))
+    guarantee_fen: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # part booked to the guarantor
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)  # pending | succeeded | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(String(300), default="")
@@ -98,3 +99,29 @@ class Refund(db.Model):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     pledge = relationship("Pledge")
+
+
+class Guarantee(db.Model):
+    """A third-party guarantee (担保) a moderator verified: claims beyond escrow are booked to `guarantor:<id>`."""
+
+    __tablename__ = "guarantees"
+    __table_args__ = (CheckConstraint("amount_fen > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="RESTRICT"), unique=True)
+    guarantor_name: Mapped[str] = mapped_column(String(100))
+    credit_code: Mapped[str] = mapped_column(String(18))
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    verified_by_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ReconciliationRun(db.Model):
+    """One run of the daily reconciliation of ledger bookings against the provider's records."""
+
+    __tablename__ = "reconciliation_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ran_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    checked: Mapped[int] = mapped_column(Integer)
+    mismatches: Mapped[list] = mapped_column(JSON)

@@ -28,6 +28,7 @@ class Pledge(db.Model):
         CheckConstraint("amount_fen > 0", name="amount_positive"),
         CheckConstraint("shipping_fen >= 0", name="shipping_nonnegative"),
         UniqueConstraint("backer_id", "idempotency_key", name="uq_pledges_backer_idempotency"),
+        CheckConstraint("rating IS NULL OR (rating >= 1 AND rating <= 5)", name="rating_range"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -54,11 +55,25 @@ class Pledge(db.Model):
     ship_detail: Mapped[str | None] = mapped_column(String(200))
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    paid_fen: Mapped[int | None] = mapped_column(Integer)  # what the provider took; amount_fen drops on a tier downgrade
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("pledges.id", ondelete="SET NULL"))  # tier change
+    # Delivery (SPEC 2.9): shipped by the creator, confirmed by the backer (or automatically), rated.
+    shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    carrier: Mapped[str | None] = mapped_column(String(30))
+    tracking_number: Mapped[str | None] = mapped_column(String(60))
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    auto_confirmed: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    rating: Mapped[int | None] = mapped_column(Integer)
+    rating_comment: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     project = relationship("Project")
     tier = relationship("RewardTier")
     backer = relationship("User")
+
+    @property
+    def has_reward(self):
+        return self.tier_id is not None
 
 
 class Address(db.Model):

@@ -31,7 +31,7 @@ def receive(provider_name, params, raw):
         pledge = db.session.scalar(select(Pledge).where(Pledge.out_trade_no == notification.out_trade_no))
         if pledge is None:
             raise InvalidNotification("unknown out_trade_no")
-        if notification.total_amount != Decimal(pledge.amount_fen) / 100:
+        if notification.total_amount != Decimal(pledge.paid_fen or pledge.amount_fen) / 100:
             raise InvalidNotification(f"total_amount {notification.total_amount} does not match the pledge")
         row.accepted = True
     except InvalidNotification as error:
@@ -88,6 +88,32 @@ def run(since_hours=24, now=None):
         elif int(status.total_amount * 100) != amount:
             report["mismatches"].append((out_trade_no, f"provider {status.total_amount} ≠ ledger {fen_to_yuan(amount)}"))
     return report
+
+
+@periodic(interval=86400, queue="payments")
+def daily_reconciliation(now=None):
+    """Every day: reconcile the last 24 hours, keep the result for the finance page, alert finance on mismatches."""
+    from crowdfund.models import ReconciliationRun, Role, User, UserRole
+    from crowdfund.notifications import notify
+
+    now = now or utcnow()
+    report = run(24, now)
+    row = ReconciliationRun(ran_at=now, checked=report["checked"],
+                            mismatches=[list(mismatch) for mismatch in report["mismatches"]])
+    db.session.add(row)
+    if report["mismatches"]:
+        for finance in db.session.scalars(select(User).join(UserRole, UserRole.user_id == User.id).where(
+                UserRole.role.in_([Role.FINANCE, Role.ADMIN])).distinct()):
+            notify(finance.id, "reconciliation_mismatch", link="/finance/reconciliation",
+                   count=len(report["mismatches"]))
+    db.session.commit()
+    return report["checked"], len(report["mismatches"])
+
+
+def latest_daily_run():
+    from crowdfund.models import ReconciliationRun
+
+    return db.session.scalar(select(ReconciliationRun).order_by(ReconciliationRun.ran_at.desc()).limit(1))
 
 
 @periodic(interval=180, queue="payments")

@@ -110,7 +110,7 @@ def test_a_funded_campaign_succeeds_at_its_deadline(app, make_project, make_user
         project = db.session.get(Project, project_id)
         assert project.status == ProjectStatus.SUCCESSFUL
         assert ledger.project_funds(project_id) == {"raised": 350_00, "refunded": 0, "fees": 17_50, "withdrawn": 0,
-                                                    "escrow": 332_50}, "the 5% fee is booked at success"
+                                                    "escrow": 332_50, "guaranteed": 0}, "the 5% fee is booked at success"
         assert ledger.balance("fee_revenue") == -17_50
 
 

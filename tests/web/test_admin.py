@@ -9,7 +9,8 @@ from crowdfund.security import role_required
 
 PUBLIC_ENDPOINTS = {"static", "public.index", "public.legal_document", "public.set_locale", "public.healthz",
                     "auth.signup", "auth.login", "auth.logout", "projects.show", "projects.category",
-                    "projects.search", "projects.funds", "media.show", "payments.alipay_notify", "payments.alipay_return",
+                    "projects.search", "projects.funds", "projects.creator", "media.show", "payments.alipay_notify",
+                    "payments.alipay_return",
                     "sandbox.gateway", "sandbox.cashier"}
 
 

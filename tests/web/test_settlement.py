@@ -29,7 +29,7 @@ def test_business_days_skip_weekends_and_holidays():
     assert settlement.add_business_days(friday, 1, {"2026-10-05", "2026-10-06"}) == date(2026, 10, 7)
 
 
-def test_fee_rate_default_discount_and_admin_bounds(app, make_project, make_user):
+def test_fee_rate_default_and_admin_bounds(app, make_project, make_user):
     creator = make_user(roles=["creator"])
     first = make_project(status="live", creator=creator)
     with app.app_context():
@@ -40,7 +40,8 @@ def test_fee_rate_default_discount_and_admin_bounds(app, make_project, make_user
         delivered = db.session.scalars(db.select(Project).filter_by(creator_id=creator)).all()[1]
         delivered.status = "completed"
         db.session.commit()
-        assert settlement.fee_rate_bp(db.session.scalar(db.select(Project).filter_by(slug=first))) == 400
+        assert settlement.fee_rate_bp(db.session.scalar(db.select(Project).filter_by(slug=first))) == 500, \
+            "completed without a reward shipped on time is no delivery record (test_delivery covers the discount)"
         admin = User(email="a@x.test", display_name="A", password_hash="x", terms_version="1", privacy_version="1")
         db.session.add(admin)
         db.session.commit()
@@ -83,7 +84,7 @@ def test_stage_one_request_approve_pay(app, client, make_project, make_user, log
     with app.app_context():
         assert db.session.get(Withdrawal, withdrawal_id).status == "paid"
         assert ledger.project_funds(project_id) == {"raised": 1000_00, "refunded": 0, "fees": 50_00,
-                                                    "withdrawn": 475_00, "escrow": 475_00}
+                                                    "withdrawn": 475_00, "escrow": 475_00, "guaranteed": 0}
         assert ledger.balance(settlement.creator_payable(project_id)) == 0
         assert ledger.verify() == []
         actions = [a.action for a in db.session.scalars(db.select(AuditEntry))]
@@ -191,3 +192,16 @@ def test_ledger_csv_and_reconciliation_for_finance(app, client, make_project, ma
     token = csrf_from(finance.client.get("/finance/reconciliation"))
     report = finance.client.post("/finance/reconciliation", data={"csrf_token": token}).get_data(as_text=True)
     assert "已核对 2 笔付款" in report and missing_no in report and report.count('class="finding blocking"') == 1
+    page = finance.client.get("/finance/reconciliation").get_data(as_text=True)
+    assert "上次运行" in page and missing_no in page, "the last run is kept for the page"
+    with app.app_context():
+        from crowdfund.models import Notification, ReconciliationRun
+        from crowdfund.payments.callbacks import daily_reconciliation
+        from crowdfund.queueing import PERIODIC_JOBS
+
+        assert any(job.func is daily_reconciliation and job.interval == 24 * 3600 for job in PERIODIC_JOBS), \
+            "reconciliation runs every day by itself"
+        fin = db.session.scalar(db.select(User).filter_by(email="fin2@example.com"))
+        assert db.session.scalar(db.select(Notification).filter_by(user_id=fin.id, kind="reconciliation_mismatch"))
+        assert daily_reconciliation() == (2, 1)
+        assert len(db.session.scalars(db.select(ReconciliationRun)).all()) == 2

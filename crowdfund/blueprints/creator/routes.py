@@ -1,13 +1,14 @@
 """Views for a creator's projects and verification."""
-from flask import abort, request, url_for
+from flask import Response, abort, current_app, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
-from crowdfund import accountability, ledger, media, projects, review, settlement, verification
+from crowdfund import accountability, delivery, ledger, media, projects, review, settlement, verification
 from crowdfund.blueprints.creator import bp
 from crowdfund.blueprints.creator.forms import VerificationForm
 from crowdfund.extensions import db
-from crowdfund.htmx import redirect_after_post, render
+from crowdfund.htmx import is_htmx, redirect_after_post, render
 from crowdfund.security import login_required
 
 
@@ -63,22 +64,114 @@ def explain(slug):
 @bp.route("/projects/<slug>/money", methods=["GET", "POST"])
 @login_required
 def money(slug):
-    """A successful project's money: what is in escrow, and staged withdrawals (POST requests stage 1)."""
-    project = projects.get_by_slug(slug)
-    if project is None or project.creator_id != current_user.id:
-        abort(404)
+    """A successful project's money: what is in escrow, and staged withdrawals (POST requests a stage)."""
+    project = own_project(slug)
     if request.method == "POST":
         try:
-            settlement.request(project, current_user, stage=1)
+            settlement.request(project, current_user, stage=request.form.get("stage", 1, type=int))
         except settlement.SettlementError:
             return redirect_after_post(url_for("creator.money", slug=slug),
                                        _("Nothing is available to withdraw right now."), "error")
         return redirect_after_post(url_for("creator.money", slug=slug), _("Withdrawal requested."))
-    available = 0
-    try:
-        if project.status.value in ("successful", "delivering", "completed"):
-            available = settlement.stage_allowance(project, 1)
-    except settlement.SettlementError:
-        available = 0
+    available = {}
+    for stage in (1, 2):
+        try:
+            if project.status.value in ("successful", "delivering", "completed"):
+                available[stage] = settlement.stage_allowance(project, stage)
+        except settlement.SettlementError:
+            available[stage] = 0
     return render("creator/money.html", project=project, funds=ledger.project_funds(project.id),
-                  withdrawals=settlement.withdrawals_of(project), available=available)
+                  withdrawals=settlement.withdrawals_of(project), available=available,
+                  progress=delivery.progress(project), stage2_share=current_app.config["WITHDRAWAL_STAGE2_CONFIRMED"])
+
+
+def own_project(slug):
+    project = projects.get_by_slug(slug)
+    if project is None or project.creator_id != current_user.id:
+        abort(404)
+    return project
+
+
+def delivery_message(code):
+    return {
+        "tracking": _("Enter the carrier and the tracking number of a physical reward."),
+        "received": _("The backer already confirmed receipt."),
+        "status": _("Rewards can be shipped once the campaign has succeeded."),
+        "pledge": _("No such paid reward pledge in this project."),
+        "duplicate": _("This pledge appears twice."),
+        "header": _("The first line must name the columns, including pledge and tracking_number."),
+    }.get(code, _("Please check this shipment."))
+
+
+def _delivery_page(project, status=200, block=None, **context):
+    return render("creator/delivery.html", block, status=status, project=project,
+                  items=delivery.reward_pledges(project), progress=delivery.progress(project),
+                  late=delivery.is_late, **context)
+
+
+@bp.route("/projects/<slug>/delivery")
+@login_required
+def deliveries(slug):
+    """Shipping the rewards: every paid reward pledge with its address, one by one or by CSV."""
+    return _delivery_page(own_project(slug))
+
+
+@bp.route("/projects/<slug>/delivery/<int:pledge_id>", methods=["POST"])
+@login_required
+def ship(slug, pledge_id):
+    """Mark one pledge shipped; htmx swaps just its row."""
+    project = own_project(slug)
+    error = None
+    try:
+        delivery.mark_shipped(project, current_user, pledge_id, request.form.get("carrier", ""),
+                              request.form.get("tracking_number", ""))
+    except delivery.DeliveryError as failure:
+        db.session.rollback()
+        error = delivery_message(failure.code)
+    if is_htmx():
+        pledge = next((p for p in delivery.reward_pledges(project) if p.id == pledge_id), None)
+        if pledge is None:
+            abort(404)
+        return render("creator/delivery.html", "pledge_row", status=422 if error else 200, project=project,
+                      pledge=pledge, row_error=error, late=delivery.is_late)
+    if error:
+        return redirect_after_post(url_for("creator.deliveries", slug=slug), error, "error")
+    return redirect_after_post(url_for("creator.deliveries", slug=slug), _("Marked as shipped."))
+
+
+@bp.route("/projects/<slug>/delivery.csv")
+@login_required
+def delivery_csv(slug):
+    """The shipping list to fill in with tracking numbers and upload again."""
+    project = own_project(slug)
+    response = Response(delivery.shipping_csv(project), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f"attachment; filename=shipping-{project.slug}.csv"
+    return response
+
+
+@bp.route("/projects/<slug>/delivery/import", methods=["POST"])
+@login_required
+def import_tracking(slug):
+    """Ship many pledges from an uploaded CSV: every row with a tracking number, or nothing."""
+    project = own_project(slug)
+    upload = request.files.get("file")
+    text = ""
+    if upload is not None:
+        raw = upload.read(2_000_000)
+        for encoding in ("utf-8-sig", "gb18030"):
+            try:
+                text = raw.decode(encoding)
+                break
+            except UnicodeDecodeError:
+                continue
+    try:
+        count = delivery.import_tracking(project, current_user, text)
+    except delivery.ImportFailed as failure:
+        problems = [_("Line %(line)d: %(problem)s", line=line, problem=delivery_message(code))
+                    for line, code in failure.errors[:20]]
+        return _delivery_page(project, status=422, block="import_form", import_errors=problems)
+    except delivery.DeliveryError as failure:
+        return _delivery_page(project, status=422, block="import_form", import_errors=[delivery_message(failure.code)])
+    return redirect_after_post(url_for("creator.deliveries", slug=slug),
+                               ngettext("%(num)d pledge marked as shipped.", "%(num)d pledges marked as shipped.",
+                                        count))

@@ -95,6 +95,7 @@ def ledger_csv():
 @bp.route("/reconciliation", methods=["GET", "POST"])
 @role_required(Role.FINANCE)
 def reconciliation():
-    """Compare what the ledger says was paid with what the provider says (POST runs it now)."""
-    report = reconcile_ledger.run() if request.method == "POST" else None
-    return render("finance/reconciliation.html", report=report)
+    """The latest daily comparison of what the ledger says was paid with the provider's records (POST runs it now)."""
+    if request.method == "POST":
+        reconcile_ledger.daily_reconciliation()
+    return render("finance/reconciliation.html", report=reconcile_ledger.latest_daily_run())

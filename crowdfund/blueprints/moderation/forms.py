@@ -7,7 +7,9 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+
+from crowdfund.fields import YuanField
 
 
 class ApproveForm(FlaskForm):
@@ -64,3 +66,11 @@ class RejectForm(FlaskForm):
 
 class VerificationDecisionForm(FlaskForm):
     reason = StringField(_l("Reason (needed to reject)"), validators=[Length(max=500)])
+
+
+class GuaranteeForm(FlaskForm):
+    """A third-party guarantee the moderator checked: who guarantees, and up to how much."""
+
+    guarantor = StringField(_l("Guarantor (registered name)"), validators=[DataRequired(), Length(max=100)])
+    credit_code = StringField(_l("Guarantor's unified social credit code"), validators=[DataRequired(), Length(max=18)])
+    amount = YuanField(_l("Guaranteed amount (yuan)"), validators=[DataRequired()], minimum_fen=100)

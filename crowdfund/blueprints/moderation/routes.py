@@ -3,9 +3,10 @@ from flask import abort, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from crowdfund import accountability, discovery, projects, review, verification
+from crowdfund import accountability, discovery, guarantees, projects, review, verification
 from crowdfund.blueprints.moderation import bp
-from crowdfund.blueprints.moderation.forms import ApproveForm, ChangesForm, RejectForm, VerificationDecisionForm
+from crowdfund.blueprints.moderation.forms import (ApproveForm, ChangesForm, GuaranteeForm, RejectForm,
+                                                   VerificationDecisionForm)
 from crowdfund.extensions import db
 from crowdfund.htmx import redirect_after_post, render
 from crowdfund.models import CreatorVerification, ProjectStatus, Role, User
@@ -88,6 +89,28 @@ def blacklist(user_id):
         return redirect_after_post(request.referrer or url_for("moderation.queue"),
                                    _("Give a reason for the blacklist."), "error")
     return redirect_after_post(url_for("moderation.queue"), _("Creator blacklisted; their live projects are suspended."))
+
+
+@bp.route("/projects/<slug>/guarantee", methods=["POST"])
+@role_required(Role.MODERATOR)
+def guarantee(slug):
+    """Record a third-party guarantee the moderator has checked (guarantor, credit code, amount in yuan)."""
+    project = projects.get_by_slug(slug) or abort(404)
+    form = GuaranteeForm()
+    if not form.validate_on_submit():
+        field = next(f for f in form if f.errors)
+        return redirect_after_post(url_for("projects.show", slug=slug), f"{field.label.text}: {field.errors[0]}",
+                                   "error")
+    try:
+        guarantees.add(project, current_user, form.guarantor.data, form.credit_code.data, form.amount.data)
+    except guarantees.GuaranteeError as error:
+        message = {
+            "exists": _("This project already carries a guarantee."),
+            "status": _("A guarantee can only be added before delivery is over."),
+            "credit_code": _("Enter a valid 18-character unified social credit code."),
+        }.get(error.code, _("Please check the guarantee."))
+        return redirect_after_post(url_for("projects.show", slug=slug), message, "error")
+    return redirect_after_post(url_for("projects.show", slug=slug), _("Guarantee recorded; it shows on the project page."))
 
 
 @bp.route("/verifications")

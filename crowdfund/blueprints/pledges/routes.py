@@ -3,9 +3,10 @@ import uuid
 
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from crowdfund import accounts, discovery, lifecycle, pledging
+from crowdfund import accounts, delivery, discovery, lifecycle, pledging
 from crowdfund.blueprints.pledges import bp
 from crowdfund.blueprints.pledges.forms import AddressForm, PledgeForm
 from crowdfund.extensions import db, limiter
@@ -147,8 +148,80 @@ def mine():
 def show(pledge_id):
     """One pledge: "processing" until the provider's notification is applied, then the receipt (htmx polls)."""
     pledge = own_pledge(pledge_id)
+    late = delivery.is_late(pledge)
     return render("pledges/show.html", "payment_status", pledge=pledge, can_pay=pledging.can_pay(pledge),
-                  can_cancel=pledging.can_cancel(pledge))
+                  can_cancel=pledging.can_cancel(pledge), can_change=pledging.can_change_tier(pledge),
+                  late=late, claim=delivery.claim_split(pledge) if late else None,
+                  promised_by=delivery.promised_by(pledge.tier.delivery_month) if pledge.tier else None,
+                  change_key=uuid.uuid4().hex)
+
+
+DELIVERY_MESSAGES = {
+    "not_shipped": _l("This reward has not shipped yet."),
+    "not_received": _l("Confirm receipt before rating."),
+    "rated": _l("You already rated this reward."),
+    "stars": _l("Choose from one to five stars."),
+    "not_late": _l("This reward is not late, so there is nothing to claim."),
+    "nothing": _l("Nothing is left in escrow to give back."),
+}
+
+
+def _delivery_action(pledge_id, action, done_message):
+    pledge = own_pledge(pledge_id)
+    try:
+        action(pledge)
+    except delivery.DeliveryError as error:
+        db.session.rollback()
+        return redirect_after_post(url_for("pledges.show", pledge_id=pledge_id),
+                                   str(DELIVERY_MESSAGES.get(error.code, _("That is not possible."))), "error")
+    return redirect_after_post(url_for("pledges.show", pledge_id=pledge_id), done_message)
+
+
+@bp.route("/me/pledges/<int:pledge_id>/received", methods=["POST"])
+@login_required
+def received(pledge_id):
+    """Confirm receipt of the reward (确认收货)."""
+    return _delivery_action(pledge_id, lambda pledge: delivery.confirm_receipt(pledge, current_user),
+                            _("Thank you for confirming. You can rate the reward now."))
+
+
+@bp.route("/me/pledges/<int:pledge_id>/rating", methods=["POST"])
+@login_required
+def rating(pledge_id):
+    """Rate a received reward from one to five stars, with an optional comment."""
+    stars = request.form.get("stars", type=int)
+    return _delivery_action(pledge_id, lambda pledge: delivery.rate(pledge, current_user, stars,
+                                                                    request.form.get("comment", "")),
+                            _("Thank you for your rating."))
+
+
+@bp.route("/me/pledges/<int:pledge_id>/claim", methods=["POST"])
+@login_required
+def claim(pledge_id):
+    """Claim the money back for a reward past its promised date plus the grace period."""
+    return _delivery_action(pledge_id, lambda pledge: delivery.claim_late(pledge, current_user),
+                            _("Your claim is accepted; the refund is on its way."))
+
+
+@bp.route("/me/pledges/<int:pledge_id>/change", methods=["POST"])
+@login_required
+def change(pledge_id):
+    """Move to another reward: a cheaper one refunds the difference; a dearer one is paid, then the old refunded."""
+    pledge = own_pledge(pledge_id)
+    tier = next((t for t in pledge.project.tiers if t.id == request.form.get("tier", type=int)), None)
+    try:
+        result = pledging.change_tier(pledge, current_user, tier, request.form.get("idempotency_key") or
+                                      uuid.uuid4().hex)
+    except pledging.PledgeError as error:
+        message = _messages(error) if error.code != "invalid" else _("Choose another reward of this project.")
+        if error.code == "address":
+            message = _("This reward is shipped; to choose it, cancel this pledge and back the project again "
+                        "with an address.")
+        return redirect_after_post(url_for("pledges.show", pledge_id=pledge_id), message, "error")
+    if result.id != pledge.id:
+        return _go_pay(result)
+    return redirect_after_post(url_for("pledges.show", pledge_id=pledge_id),
+                               _("Reward changed. The difference is being refunded."))
 
 
 @bp.route("/me/pledges/<int:pledge_id>/pay", methods=["POST"])

@@ -2,11 +2,12 @@
 from flask import abort, request
 from flask_login import current_user
 
-from crowdfund import discovery, ledger, lifecycle
+from crowdfund import accountability, delivery, discovery, guarantees, ledger, lifecycle
 from crowdfund.blueprints.projects import bp
 from crowdfund.catalog import category_tree
 from crowdfund.htmx import render
-from crowdfund.models import Role
+from crowdfund.extensions import db
+from crowdfund.models import Role, User
 
 
 def _may_see(project):
@@ -23,7 +24,20 @@ def show(slug):
     if project is None or not _may_see(project):
         abort(404)
     return render("projects/show.html", project=project, progress=progress, counts=counts,
-                  can_pledge=lifecycle.accepts_pledges(project))
+                  can_pledge=lifecycle.accepts_pledges(project), reliability=delivery.reliability(project.creator_id),
+                  guarantee=guarantees.of(project),
+                  show_explanation=bool(project.creator_explanation) and accountability.needs_explanation(project))
+
+
+@bp.route("/creators/<int:user_id>")
+def creator(user_id):
+    """A creator's public profile: reliability score, projects, and what backers said."""
+    user = db.session.get(User, user_id)
+    items, progress = discovery.by_creator(user_id) if user else ([], {})
+    if user is None or not items:
+        abort(404)
+    return render("projects/creator.html", creator=user, items=items, progress=progress,
+                  reliability=delivery.reliability(user_id), ratings=delivery.recent_ratings(user_id))
 
 
 def _listing(template, **filters):

@@ -1,0 +1,92 @@
+"""Property test through the real money paths: pledges, payments, duplicate notifications, cancellations
+(refunds through the sandbox), closings, fees and withdrawals, in random order, keep the books exact."""
+from datetime import timedelta
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from crowdfund import closing, ledger, pledging, settlement
+from crowdfund.extensions import db
+from crowdfund.models import Pledge, PledgeStatus, Project, ProjectStatus, SandboxTrade, User, Withdrawal
+from crowdfund.models.base import utcnow
+
+LIVE_STEP = st.one_of(
+    st.tuples(st.sampled_from(["pledge", "pledge+pay"]), st.integers(0, 2), st.integers(1_00, 300_00)),
+    st.tuples(st.sampled_from(["pay", "dup", "cancel"]), st.integers(0, 7), st.just(0)),
+)
+LATER_STEP = st.tuples(st.sampled_from(["withdraw", "payout", "pay", "dup", "pledge"]), st.integers(0, 7),
+                       st.just(1_00))
+# Steps while live, the closing, then steps after it (late payments, duplicates, withdrawals, payouts).
+OPS = st.tuples(st.lists(LIVE_STEP, max_size=10), st.lists(LATER_STEP, max_size=5)).map(
+    lambda parts: parts[0] + [("close", 0, 0)] + parts[1])
+
+
+def _pay(app, pledge):
+    """The provider takes the money (its trade exists for later refunds) and notifies us."""
+    if db.session.scalar(db.select(SandboxTrade).filter_by(out_trade_no=pledge.out_trade_no)) is None:
+        db.session.add(SandboxTrade(out_trade_no=pledge.out_trade_no, trade_no=f"T{pledge.id}",
+                                    app_id=app.config["ALIPAY_APP_ID"], total_fen=pledge.amount_fen, subject="x",
+                                    status="TRADE_SUCCESS", channel="pc"))
+        db.session.commit()
+    return pledging.record_payment(pledge.out_trade_no, f"T{pledge.id}", pledge.amount_fen)
+
+
+def _check(project_id):
+    """The invariants, after every step."""
+    funds = ledger.project_funds(project_id)
+    assert funds["escrow"] == funds["raised"] - funds["refunded"] - funds["fees"] - funds["withdrawn"]
+    assert funds["escrow"] >= 0
+    paid = db.session.scalar(db.select(db.func.coalesce(db.func.sum(Pledge.amount_fen), 0)).where(
+        Pledge.project_id == project_id, Pledge.status == PledgeStatus.PAID))
+    project = db.session.get(Project, project_id)
+    if project.status == ProjectStatus.LIVE:
+        assert funds["escrow"] == paid, "before closing, escrow holds exactly the paid pledges"
+    else:
+        assert funds["escrow"] + funds["fees"] + funds["withdrawn"] == paid
+    assert ledger.verify() == []
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(goal=st.sampled_from([1_00, 1_00, 100_00, 600_00]), ops=OPS)
+def test_random_money_paths_keep_escrow_exact(app, make_project, make_user, live_server, goal, ops):
+    backers = [make_user() for _ in range(3)]
+    slug = make_project(status="live", goal_fen=goal, tiers=[])
+    with app.test_request_context("/"):
+        project = db.session.scalar(db.select(Project).filter_by(slug=slug))
+        project_id, pledges = project.id, []
+        for n, (op, index, amount) in enumerate(ops):
+            project = db.session.get(Project, project_id)
+            if op.startswith("pledge") and project.status == ProjectStatus.LIVE:
+                backer = db.session.get(User, backers[index])
+                pledge = pledging.start(backer, project, None, amount, idempotency_key=f"k{n}", risk_accepted=True)
+                pledges.append(pledge.id)
+                if op == "pledge+pay":
+                    _pay(app, pledge)
+            elif op in ("pay", "dup") and pledges:
+                pledge = db.session.get(Pledge, pledges[index % len(pledges)])
+                if op == "pay" or pledge.status != PledgeStatus.PENDING:
+                    _pay(app, pledge)
+            elif op == "cancel" and pledges:
+                pledge = db.session.get(Pledge, pledges[index % len(pledges)])
+                if pledging.can_cancel(pledge):
+                    pledging.cancel(pledge, pledge.backer)
+            elif op == "close" and project.status == ProjectStatus.LIVE:
+                project.end_at = utcnow() - timedelta(seconds=1)
+                db.session.commit()
+                closing.close_ended_campaigns()
+            elif op == "withdraw" and project.status == ProjectStatus.SUCCESSFUL:
+                try:
+                    settlement.approve(settlement.request(project, project.creator, stage=1), project.creator)
+                except settlement.SettlementError:
+                    db.session.rollback()
+            elif op == "payout":
+                for withdrawal in db.session.scalars(db.select(Withdrawal).filter_by(project_id=project_id,
+                                                                                     status="approved")):
+                    settlement.mark_paid(withdrawal, project.creator, f"BANK{withdrawal.id}")
+            db.session.expire_all()
+            _check(project_id)
+        project = db.session.get(Project, project_id)
+        funds = ledger.project_funds(project_id)
+        event(f"{project.status.value}, withdrawn={bool(funds['withdrawn'])}, refunded={bool(funds['refunded'])}")
+        if project.status == ProjectStatus.FAILED:
+            assert ledger.project_funds(project_id)["escrow"] == 0, "a failed campaign gives everything back"
