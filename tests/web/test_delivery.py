@@ -229,3 +229,20 @@ def test_on_time_delivery_record_lowers_the_next_fee(app, make_project, make_use
         assert settlement.fee_rate_bp(db.session.scalar(db.select(Project).filter_by(slug=next_slug))) == 500, \
             "shipped after the promised month plus grace: no discount"
         assert delivery.reliability(creator_id).on_time_percent == 0
+
+
+def test_a_late_project_carries_the_creators_explanation(app, make_project, make_user):
+    slug, creator_email, _ = delivering_setup(app, make_project, make_user, physical=1)
+    creator = signed_in(app, creator_email)
+    assert "向支持者说明发生了什么" not in creator.client.get("/me/projects").get_data(as_text=True)
+    creator.post(f"/me/projects/{slug}/explanation", {"explanation": "还没到时间"}, form_path="/me/projects")
+    with app.app_context():
+        assert db.session.scalar(db.select(Project.creator_explanation).filter_by(slug=slug)) is None, \
+            "nothing to explain while the rewards are not late"
+        project = db.session.scalar(db.select(Project).filter_by(slug=slug))
+        project.tiers[0].delivery_month = "2026-08"
+        db.session.commit()
+    assert "向支持者说明发生了什么" in creator.client.get("/me/projects").get_data(as_text=True)
+    creator.post(f"/me/projects/{slug}/explanation", {"explanation": "模具返工，十二月发货。"}, form_path="/me/projects")
+    page = app.test_client().get(f"/projects/{slug}").get_data(as_text=True)
+    assert "creator-explanation" in page and "模具返工，十二月发货。" in page

@@ -19,7 +19,8 @@ def projects_list():
     items = projects.projects_of(current_user)
     decisions = {p.id: review.latest_decision(p) for p in items
                  if p.status.value in ("changes_requested", "rejected")}
-    return render("creator/projects.html", items=items, decisions=decisions,
+    explain = {p.id for p in items if accountability.needs_explanation(p)}
+    return render("creator/projects.html", items=items, decisions=decisions, explain=explain,
                   verification=verification.latest(current_user),
                   verified=verification.is_verified(current_user))
 
