@@ -33,8 +33,12 @@ def needs_explanation(project):
     """Failed, cancelled and suspended projects, and those with rewards past their promised date."""
     from crowdfund import delivery
 
-    return project.status in EXPLAINABLE or (project.status in delivery.SHIPPING_STATES
-                                             and delivery.progress(project).late > 0)
+    if project.status in EXPLAINABLE:
+        return True
+    if project.status not in (*delivery.SHIPPING_STATES, ProjectStatus.COMPLETED):
+        return False
+    done = delivery.progress(project)
+    return done.late > 0 or done.claimed > 0
 
 
 def blacklist(user, moderator, reason):

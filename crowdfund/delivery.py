@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
 from crowdfund import ledger, lifecycle
 from crowdfund.extensions import db
-from crowdfund.models import Pledge, PledgeStatus, Project, ProjectStatus, RewardTier
+from crowdfund.models import Pledge, PledgeStatus, Project, ProjectStatus, Refund, RewardTier
 from crowdfund.models.base import utcnow
 from crowdfund.notifications import notify
 from crowdfund.queueing import periodic
@@ -102,6 +102,12 @@ def mark_shipped(project, creator, pledge_id, carrier="", tracking_number="", no
     db.session.commit()
 
 
+def _cell(value):
+    """Backers typed names and addresses: never let a spreadsheet read one as a formula."""
+    value = "" if value is None else str(value)
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 def shipping_csv(project):
     """The creator's shipping list as CSV (UTF-8 with BOM for spreadsheet programs), to fill in and upload."""
     out = io.StringIO()
@@ -111,8 +117,9 @@ def shipping_csv(project):
     for pledge in reward_pledges(project):
         address = "".join(filter(None, [pledge.ship_province, pledge.ship_city, pledge.ship_district,
                                         pledge.ship_detail]))
-        writer.writerow([pledge.id, pledge.tier.title, pledge.ship_name or pledge.backer.display_name,
-                         pledge.ship_phone or "", address, pledge.carrier or "", pledge.tracking_number or ""])
+        writer.writerow([pledge.id] + [_cell(value) for value in (
+            pledge.tier.title, pledge.ship_name or pledge.backer.display_name, pledge.ship_phone, address,
+            pledge.carrier, pledge.tracking_number)])
     return out.getvalue()
 
 
@@ -215,7 +222,8 @@ class Progress:
     shipped: int
     received: int
     physical_received: int
-    late: int
+    late: int  # paid, not shipped, past the promised month plus grace
+    claimed: int  # late rewards whose backers took their money back
 
     @property
     def physical_received_percent(self):
@@ -232,7 +240,9 @@ def progress(project, today=None):
     return Progress(rewards=len(rows), physical=sum(1 for r in rows if r.physical),
                     shipped=sum(1 for r in rows if r.shipped_at), received=sum(1 for r in rows if r.received_at),
                     physical_received=sum(1 for r in rows if r.physical and r.received_at),
-                    late=sum(1 for r in rows if not r.shipped_at and today > promised_by(r.delivery_month)))
+                    late=sum(1 for r in rows if not r.shipped_at and today > promised_by(r.delivery_month)),
+                    claimed=db.session.scalar(select(func.count(Refund.id)).join(Pledge, Pledge.id == Refund.pledge_id)
+                                              .where(Pledge.project_id == project.id, Refund.reason == "late")))
 
 
 def stage2_open(project):
@@ -284,12 +294,30 @@ def claim_late(pledge, backer, today=None):
                                   guarantee_fen=from_guarantor)
 
 
-def projects_late(creator_id=None):
-    """Projects with at least one late reward (for explanations and the reliability score)."""
-    query = select(Project).where(Project.status.in_(SHIPPING_STATES))
-    if creator_id is not None:
-        query = query.where(Project.creator_id == creator_id)
-    return [project for project in db.session.scalars(query) if progress(project).late]
+@periodic(interval=86400)
+def notify_late(today=None):
+    """Once per late reward: tell the backer they may claim, and the creator that an explanation is due."""
+    from crowdfund.models import Notification
+
+    today = today or utcnow().date()
+    told = set(db.session.scalars(select(Notification.link).where(Notification.kind.in_(["reward_late",
+                                                                                         "creator_late"]))))
+    late = [pledge for pledge in db.session.scalars(
+        select(Pledge).join(Project, Project.id == Pledge.project_id)
+        .where(Pledge.status == P.PAID, Pledge.tier_id.is_not(None), Pledge.shipped_at.is_(None),
+               Project.status.in_(SHIPPING_STATES)).options(joinedload(Pledge.tier), joinedload(Pledge.project)))
+        if today > promised_by(pledge.tier.delivery_month)]
+    for pledge in late:
+        link = f"/me/pledges/{pledge.id}"
+        if link not in told:
+            notify(pledge.backer_id, "reward_late", link=link, title=pledge.project.title)
+            told.add(link)
+    for project in {pledge.project for pledge in late}:
+        link = f"/me/projects/{project.slug}/delivery"
+        if link not in told:
+            notify(project.creator_id, "creator_late", link=link, title=project.title)
+    db.session.commit()
+    return len(late)
 
 
 @dataclass(frozen=True)
@@ -332,9 +360,9 @@ def reliability(creator_id, today=None):
     rows = db.session.execute(
         select(Pledge.shipped_at, Pledge.received_at, Pledge.auto_confirmed, Pledge.rating, RewardTier.delivery_month)
         .join(RewardTier, RewardTier.id == Pledge.tier_id).join(Project, Project.id == Pledge.project_id)
-        .where(Project.creator_id == creator_id, Pledge.status.in_([P.PAID, P.CANCELLED, P.REFUNDED]),
-               Pledge.paid_at.is_not(None),
-               Project.status.in_([ProjectStatus.DELIVERING, ProjectStatus.COMPLETED]))).all()
+        .where(Project.creator_id == creator_id,
+               or_(Pledge.status == P.PAID, Pledge.id.in_(select(Refund.pledge_id).where(Refund.reason == "late"))),
+               Project.status.in_([ProjectStatus.SUCCESSFUL, ProjectStatus.DELIVERING, ProjectStatus.COMPLETED]))).all()
     due = on_time = shipped = confirmed = ratings = rating_sum = 0
     for row in rows:
         deadline = promised_by(row.delivery_month)

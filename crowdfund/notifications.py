@@ -20,6 +20,9 @@ TEXTS = {
     "withdrawal_approved": _l("Your withdrawal for “%(title)s” was approved; the payout is due on %(due)s."),
     "withdrawal_rejected": _l("Your withdrawal for “%(title)s” was rejected: %(reason)s"),
     "reconciliation_mismatch": _l("The daily reconciliation found %(count)s bookings that do not match the provider."),
+    "reward_late": _l("Your reward for “%(title)s” is late. You may claim your money back on the pledge page."),
+    "creator_late": _l("Rewards of “%(title)s” are past their promised date. Ship them, and explain the delay to "
+                       "your backers."),
     "reward_shipped": _l("Your reward for “%(title)s” has shipped."),
     "verification_approved": _l("Your creator verification was approved. You can now submit projects."),
     "verification_rejected": _l("Your creator verification was rejected: %(reason)s"),

@@ -2,7 +2,7 @@
 import io
 from datetime import timedelta
 
-from crowdfund import closing, delivery, guarantees, ledger, settlement
+from crowdfund import accountability, closing, delivery, guarantees, ledger, settlement
 from crowdfund.extensions import db
 from crowdfund.models import (Notification, Pledge, PledgeStatus, Project, ProjectStatus, Refund, RewardTier,
                               SandboxTrade, Withdrawal)
@@ -103,11 +103,15 @@ def test_ship_one_by_one_confirm_rate_and_complete(app, make_project, make_user)
 def test_tracking_csv_round_trip_is_all_or_nothing(app, make_project, make_user):
     slug, creator_email, _ = delivering_setup(app, make_project, make_user, physical=3)
     ids = pledge_ids(app, slug)
+    with app.app_context():
+        db.session.get(Pledge, ids[2]).ship_name = "=HYPERLINK(\"http://evil\")"
+        db.session.commit()
     creator = signed_in(app, creator_email)
     download = creator.client.get(f"/me/projects/{slug}/delivery.csv")
     text = download.get_data(as_text=True)
     assert download.mimetype == "text/csv" and text.startswith("\ufeffpledge,reward,name")
     assert all(f"\r\n{pledge_id}," in text for pledge_id in ids)
+    assert "'=HYPERLINK" in text, "a name is never read as a spreadsheet formula"
 
     def upload(body, encoding="utf-8"):
         return creator.post(f"/me/projects/{slug}/delivery/import",
@@ -205,6 +209,10 @@ def test_late_claim_takes_the_share_in_escrow_then_the_guarantor(app, make_proje
         funds = ledger.project_funds(project_id)
         assert funds["escrow"] == 0 and funds["guaranteed"] == 80_00
         assert ledger.verify() == []
+        project = db.session.get(Project, project_id)
+        assert accountability.needs_explanation(project), "claimed rewards were never delivered"
+        record = delivery.reliability(project.creator_id)
+        assert (record.due, record.on_time, record.score) == (2, 0, 0), "claimed rewards count as not on time"
     assert "担保方退款" in app.test_client().get(f"/projects/{slug}/funds").get_data(as_text=True)
 
 
@@ -243,6 +251,11 @@ def test_a_late_project_carries_the_creators_explanation(app, make_project, make
         project.tiers[0].delivery_month = "2026-08"
         db.session.commit()
     assert "向支持者说明发生了什么" in creator.client.get("/me/projects").get_data(as_text=True)
+    with app.app_context():
+        assert delivery.notify_late() == 1 and delivery.notify_late() == 1
+        kinds = sorted(n.kind for n in db.session.scalars(db.select(Notification).where(
+            Notification.kind.in_(["reward_late", "creator_late"]))))
+        assert kinds == ["creator_late", "reward_late"], "each told once, however often the job runs"
     creator.post(f"/me/projects/{slug}/explanation", {"explanation": "模具返工，十二月发货。"}, form_path="/me/projects")
     page = app.test_client().get(f"/projects/{slug}").get_data(as_text=True)
     assert "creator-explanation" in page and "模具返工，十二月发货。" in page
