@@ -2,6 +2,7 @@
 from sqlalchemy import select
 
 from crowdfund import audit, lifecycle
+from crowdfund.domain import RuleError
 from crowdfund.extensions import db
 from crowdfund.models import Project, ProjectStatus
 from crowdfund.models.base import utcnow
@@ -9,12 +10,8 @@ from crowdfund.models.base import utcnow
 EXPLAINABLE = {ProjectStatus.FAILED, ProjectStatus.CANCELLED, ProjectStatus.SUSPENDED}
 
 
-class AccountabilityError(Exception):
-    """Not allowed; `code` says why."""
-
-    def __init__(self, code):
-        super().__init__(code)
-        self.code = code
+class AccountabilityError(RuleError):
+    """Not allowed."""
 
 
 def explain(project, creator, text):

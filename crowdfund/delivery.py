@@ -18,6 +18,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
 from crowdfund import ledger, lifecycle
+from crowdfund.domain import RuleError
 from crowdfund.extensions import db
 from crowdfund.models import Pledge, PledgeStatus, Project, ProjectStatus, Refund, RewardTier
 from crowdfund.models.base import utcnow
@@ -29,12 +30,8 @@ SHIPPING_STATES = (ProjectStatus.SUCCESSFUL, ProjectStatus.DELIVERING)
 CSV_COLUMNS = ["pledge", "reward", "name", "phone", "address", "carrier", "tracking_number"]
 
 
-class DeliveryError(Exception):
-    """Not allowed; `code` says why (the views turn it into a message)."""
-
-    def __init__(self, code, line=None):
-        super().__init__(code if line is None else f"line {line}: {code}")
-        self.code, self.line = code, line
+class DeliveryError(RuleError):
+    """Not allowed; `code` says why."""
 
 
 class ImportFailed(Exception):

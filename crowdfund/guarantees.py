@@ -8,6 +8,7 @@ against the guarantor's ledger account `guarantor:<id>` (a debit: the guarantor 
 from sqlalchemy import func, select
 
 from crowdfund import audit, verification
+from crowdfund.domain import RuleError
 from crowdfund.extensions import db
 from crowdfund.models import Guarantee, Pledge, ProjectStatus, Refund
 
@@ -15,10 +16,8 @@ OPEN_STATES = {ProjectStatus.LIVE, ProjectStatus.SUCCESSFUL, ProjectStatus.DELIV
                ProjectStatus.IN_REVIEW, ProjectStatus.SUBMITTED}
 
 
-class GuaranteeError(Exception):
-    def __init__(self, code):
-        super().__init__(code)
-        self.code = code
+class GuaranteeError(RuleError):
+    """The guarantee cannot be recorded as asked."""
 
 
 def account(guarantee):

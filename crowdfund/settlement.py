@@ -11,6 +11,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from crowdfund import audit, ledger
+from crowdfund.domain import RuleError
 from crowdfund.extensions import db
 from crowdfund.models import ProjectStatus, Withdrawal
 from crowdfund.models.base import utcnow
@@ -20,12 +21,8 @@ PAYOUTS = "payouts"
 FEE_REVENUE = "fee_revenue"
 
 
-class SettlementError(Exception):
-    """The withdrawal cannot be requested or decided as asked; `code` names why."""
-
-    def __init__(self, code):
-        super().__init__(code)
-        self.code = code
+class SettlementError(RuleError):
+    """The withdrawal cannot be requested or decided as asked."""
 
 
 def creator_payable(project_id):
