@@ -69,13 +69,13 @@ def _ship(project, pledge, carrier, tracking_number, now):
     carrier, tracking_number = (carrier or "").strip()[:30], (tracking_number or "").strip()[:60]
     if pledge is None or pledge.project_id != project.id or pledge.status != P.PAID or pledge.tier_id is None:
         raise DeliveryError("pledge")
+    if pledge.shipped_at is not None and (pledge.carrier or "", pledge.tracking_number or "") == (carrier,
+                                                                                                  tracking_number):
+        return False  # unchanged (a re-uploaded list repeats what was already shipped)
     if pledge.received_at is not None:
         raise DeliveryError("received")
     if pledge.tier.physical and not (carrier and tracking_number):
         raise DeliveryError("tracking")
-    if pledge.shipped_at is not None and (pledge.carrier or "", pledge.tracking_number or "") == (carrier,
-                                                                                                  tracking_number):
-        return False
     first = pledge.shipped_at is None
     pledge.carrier, pledge.tracking_number = carrier or None, tracking_number or None
     pledge.shipped_at = pledge.shipped_at or now
@@ -124,6 +124,8 @@ def import_tracking(project, creator, text, now=None):
     """Ship every row of a tracking CSV that has a tracking number, or nothing at all; returns how many changed."""
     _check_owner(project, creator)
     now = now or utcnow()
+    if not text.strip():
+        raise ImportFailed([(None, "file")])
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     header = [column.strip().lower() for column in next(reader, [])]
     if "pledge" not in header or "tracking_number" not in header:
@@ -286,9 +288,10 @@ def claim_late(pledge, backer, today=None):
         raise DeliveryError("nothing")
     if not pledging.withdraw_pledge(pledge):
         raise DeliveryError("not_late")
+    refund = refunds.request_refund(pledge, "late", amount_fen=from_escrow + from_guarantor,
+                                    guarantee_fen=from_guarantor, commit=False)
     db.session.commit()
-    return refunds.request_refund(pledge, "late", amount_fen=from_escrow + from_guarantor,
-                                  guarantee_fen=from_guarantor)
+    return refunds.queue(refund)
 
 
 @periodic(interval=86400)

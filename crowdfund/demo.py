@@ -4,10 +4,10 @@ Safe to run any number of times: what exists (matched by email, slug or title) i
 Paid pledges here skip the provider but are booked in the ledger like real payments.
 """
 import io
-import math
 import random
 from datetime import timedelta
 
+from flask import current_app
 from PIL import Image, ImageDraw
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
@@ -15,7 +15,7 @@ from werkzeug.datastructures import FileStorage
 from crowdfund import accounts, guarantees, ledger, lifecycle, media, pledging, projects, review, settlement
 from crowdfund.catalog import ensure_categories
 from crowdfund.extensions import db
-from crowdfund.models import Category, Pledge, PledgeStatus, Project, ProjectStatus, Role
+from crowdfund.models import Category, Pledge, PledgeStatus, Project, ProjectStatus, Role, SandboxTrade
 from crowdfund.models.base import utcnow
 
 # Listed in README; for the demo site only.
@@ -123,24 +123,48 @@ def _users():
 
 
 def _paid_pledges(project, backers, percent, now):
-    """Demo progress: paid pledges adding up to about `percent` of the goal."""
+    """Demo progress: paid pledges adding up to about `percent` of the goal.
+
+    Reward pledges pay their tier's price (physical ones with a demo address); support without a
+    reward makes up the rest. Each payment exists at the sandbox provider too, so refunds,
+    cancellations, tier changes and reconciliation work on demo pledges like on real ones.
+    """
     if not percent:
         return
     target = project.goal_fen * percent // 100
-    tiers = project.tiers or [None]
-    count = max(1, min(40, math.ceil(target / max((t.price_fen if t else 100_00) for t in tiers))))
-    share = target // count
-    for i in range(count):
-        tier = tiers[i % len(tiers)]
-        if tier is not None and tier.quantity_limit is not None and tier.taken >= tier.quantity_limit:
-            tier = None
-        amount = max(share, tier.price_fen if tier else 1_00)
-        if tier is not None:
-            tier.taken += 1  # the slot a paid pledge occupies (see crowdfund.pledging)
+    base = min(now, project.end_at) if project.end_at else now
+    amounts = []
+    for i in range(40):
+        if sum(a for _, a in amounts) >= target:
+            break
+        tier = project.tiers[i % len(project.tiers)] if project.tiers else None
+        if tier is None:
+            break
+        if tier.quantity_limit is not None and tier.taken >= tier.quantity_limit:
+            continue
+        tier.taken += 1  # the slot a paid pledge occupies (see crowdfund.pledging)
+        amounts.append((tier, tier.price_fen))
+    rest = target - sum(a for _, a in amounts)
+    if rest > 0:
+        parts = 3 if rest >= 300 else 1
+        amounts += [(None, rest // parts)] * parts
+    for i, (tier, amount) in enumerate(amounts):
+        backer = backers[i % len(backers)]
         out_trade_no = pledging.new_out_trade_no(now)
-        db.session.add(Pledge(project_id=project.id, tier_id=tier.id if tier else None,
-                              backer_id=backers[i % len(backers)].id, amount_fen=amount, status=PledgeStatus.PAID,
-                              paid_at=now - timedelta(hours=3 * i + 1), out_trade_no=out_trade_no))
+        paid_at = base - timedelta(hours=3 * i + 1)
+        pledge = Pledge(project_id=project.id, tier_id=tier.id if tier else None, backer_id=backer.id,
+                        amount_fen=amount, paid_fen=amount, status=PledgeStatus.PAID, paid_at=paid_at,
+                        created_at=paid_at, out_trade_no=out_trade_no, trade_no=f"DEMO{out_trade_no}")
+        if tier is not None and tier.physical:
+            pledge.ship_region, pledge.ship_name, pledge.ship_phone = "mainland", backer.display_name, \
+                f"1380013{i:04d}"
+            pledge.ship_province, pledge.ship_city, pledge.ship_district = "上海市", "上海市", "徐汇区"
+            pledge.ship_detail = f"漕溪北路 {i + 1} 号"
+        db.session.add(pledge)
+        if current_app.config["PAYMENT_SANDBOX"]:
+            db.session.add(SandboxTrade(out_trade_no=out_trade_no, trade_no=f"DEMO{out_trade_no}",
+                                        app_id=current_app.config["ALIPAY_APP_ID"], total_fen=amount,
+                                        subject=project.title, status="TRADE_SUCCESS", channel="pc", paid_at=paid_at))
         ledger.post("payment", f"payment:{out_trade_no}", [(ledger.clearing("alipay"), amount),
                                                            (ledger.escrow(project.id), -amount)], project_id=project.id)
         db.session.flush()
@@ -194,11 +218,12 @@ def _deliver(project, everything, now):
     for i, pledge in enumerate(db.session.scalars(select(Pledge).where(Pledge.project_id == project.id,
                                                                        Pledge.tier_id.is_not(None))
                                                   .order_by(Pledge.id))):
+        shipped = min(project.end_at + timedelta(days=1), now)
         if everything or i % 2 == 0:
-            pledge.shipped_at, pledge.carrier, pledge.tracking_number = now - timedelta(days=20), "顺丰速运", \
+            pledge.shipped_at, pledge.carrier, pledge.tracking_number = shipped, "顺丰速运", \
                 f"SF{1_000_000_000 + pledge.id}"
         if everything or i % 4 == 0:
-            pledge.received_at = now - timedelta(days=16)
+            pledge.received_at = min(shipped + timedelta(days=2), now)
             pledge.rating, pledge.rating_comment = 5 - i % 2, DEMO_COMMENTS[i % len(DEMO_COMMENTS)]
 
 

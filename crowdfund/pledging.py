@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from crowdfund import ledger, lifecycle
@@ -270,9 +270,10 @@ def cancel(pledge, backer, now=None):
     was_paid = pledge.status == P.PAID
     if not withdraw_pledge(pledge, [P.PENDING, P.PAID]):
         raise PledgeError()
+    refund = refunds.request_refund(pledge, "cancelled", commit=False) if was_paid else None
     db.session.commit()
-    if was_paid:
-        refunds.request_refund(pledge, "cancelled")
+    if refund is not None:
+        refunds.queue(refund)
     return pledge
 
 
@@ -281,13 +282,20 @@ def can_change_tier(pledge, now=None):
     return pledge.status == P.PAID and pledge.tier_id is not None and can_cancel(pledge, now)
 
 
-def change_tier(pledge, backer, tier, idempotency_key, now=None):
-    """Move a paid pledge to another tier of the same project (SPEC 2.1).
+def extra_support(pledge):
+    """What the backer gave on top of the tier's price and shipping (kept when changing tier)."""
+    price = pledge.tier.price_fen if pledge.tier is not None else 0
+    return max(pledge.amount_fen - pledge.shipping_fen - price, 0)
 
-    Cheaper (or equal): the pledge takes the new tier's slot and price at once and the difference
-    is refunded through the refunds path. Dearer: a new pending pledge for the new tier is started
-    (it holds its slot) and returned for payment; once it is paid the old pledge is cancelled and
-    refunded in full, so the backer never pays twice for one reward. Shipping goes to the same address.
+
+def change_tier(pledge, backer, tier, idempotency_key, now=None):
+    """Move a paid pledge to another tier of the same project (SPEC 2.1); extra support stays as it was.
+
+    Cheaper: the pledge takes the new tier's slot and price at once and, in the same transaction,
+    a refund of the difference is created (then paid out through the refunds path). Dearer: a new
+    pending pledge for the new tier is started (it holds its slot) and returned for payment; once it
+    is paid the old pledge is cancelled and refunded in full, so the backer never pays twice for one
+    reward. Shipping goes to the same address.
     """
     from crowdfund import refunds
 
@@ -299,10 +307,11 @@ def change_tier(pledge, backer, tier, idempotency_key, now=None):
     region = pledge.ship_region
     if tier.physical and not region:
         raise AddressRequired()
-    priced = quote(pledge.project, tier, tier.price_fen, region if tier.physical else None, now)
+    amount = tier.price_fen + extra_support(pledge)
+    priced = quote(pledge.project, tier, amount, region if tier.physical else None, now)
     if priced.total_fen > pledge.amount_fen:
         address = {name: getattr(pledge, f"ship_{name}") for name in ADDRESS_FIELDS}
-        new = start(backer, pledge.project, tier, tier.price_fen, idempotency_key=idempotency_key,
+        new = start(backer, pledge.project, tier, amount, idempotency_key=idempotency_key,
                     region=region if tier.physical else None, address=address, anonymous=pledge.anonymous,
                     risk_accepted=True, channel=pledge.channel, now=now)
         if new.replaces_id is None:
@@ -315,19 +324,23 @@ def change_tier(pledge, backer, tier, idempotency_key, now=None):
             db.session.rollback()
             raise TierSoldOut()
     difference = pledge.amount_fen - priced.total_fen
+    sequence = 1 + sum(1 for refund in refunds.refunds_of(pledge) if refund.reason == "tier_change")
     moved = db.session.execute(update(Pledge).where(Pledge.id == pledge.id, Pledge.status == P.PAID,
                                                     Pledge.tier_id == pledge.tier_id)
-                               .values(tier_id=tier.id, amount_fen=priced.total_fen, shipping_fen=priced.shipping_fen)
+                               .values(tier_id=tier.id, amount_fen=priced.total_fen, shipping_fen=priced.shipping_fen,
+                                       paid_fen=func.coalesce(Pledge.paid_fen, Pledge.amount_fen))
                                .execution_options(synchronize_session=False)).rowcount
     if not moved:
         db.session.rollback()
         raise PledgeError()
     _release(pledge.tier_id)
-    db.session.commit()
     db.session.refresh(pledge)
+    refund = None
     if difference:
-        sequence = 1 + sum(1 for refund in refunds.refunds_of(pledge) if refund.reason == "tier_change")
-        refunds.request_refund(pledge, "tier_change", amount_fen=difference, sequence=sequence)
+        refund = refunds.request_refund(pledge, "tier_change", amount_fen=difference, sequence=sequence, commit=False)
+    db.session.commit()
+    if refund is not None:
+        refunds.queue(refund)
     return pledge
 
 
@@ -337,8 +350,9 @@ def _replace_after_payment(pledge):
 
     old = db.session.get(Pledge, pledge.replaces_id)
     if old is not None and withdraw_pledge(old):
+        refund = refunds.request_refund(old, "tier_change", commit=False)
         db.session.commit()
-        refunds.request_refund(old, "tier_change")
+        refunds.queue(refund)
 
 
 def pledges_of(backer):

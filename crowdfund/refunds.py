@@ -34,11 +34,13 @@ def refunded_so_far(pledge):
     return sum(refund.amount_fen for refund in refunds_of(pledge))
 
 
-def request_refund(pledge, reason, amount_fen=None, guarantee_fen=0, sequence=None):
+def request_refund(pledge, reason, amount_fen=None, guarantee_fen=0, sequence=None, commit=True):
     """Create (once) a refund of a paid pledge — in full unless `amount_fen` says — and queue its job.
 
     `guarantee_fen` of the amount is booked against the project's guarantor rather than its escrow.
-    Refunds of one pledge never add up to more than the provider took for it.
+    Refunds of one pledge never add up to more than the provider took for it. With commit=False the
+    refund joins the caller's transaction (so a pledge never changes without its refund) and the
+    caller runs `queue()` after committing.
     """
     number = out_request_no(pledge, reason, sequence)
     refund = db.session.scalar(select(Refund).where(Refund.out_request_no == number))
@@ -50,7 +52,15 @@ def request_refund(pledge, reason, amount_fen=None, guarantee_fen=0, sequence=No
         refund = Refund(pledge_id=pledge.id, out_request_no=number, amount_fen=amount, reason=reason,
                         guarantee_fen=guarantee_fen)
         db.session.add(refund)
+        if not commit:
+            db.session.flush()
+            return refund
         db.session.commit()
+    return queue(refund)
+
+
+def queue(refund):
+    """Start the refund's job (once it is committed)."""
     if refund.status == "pending":
         enqueue(execute, refund.id, queue="payments", job_id=f"refund-{refund.id}",
                 retries=len(RETRY_SECONDS), retry_intervals=RETRY_SECONDS)

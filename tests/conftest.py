@@ -444,7 +444,7 @@ def make_project(app, make_user):
                     tier.taken += 1
                 out_trade_no = pledging.new_out_trade_no()
                 db.session.add(Pledge(project_id=project.id, tier_id=tier.id if tier else None, backer_id=backer,
-                                      amount_fen=amount, status=PledgeStatus.PAID, paid_at=utcnow(),
+                                      amount_fen=amount, paid_fen=amount, status=PledgeStatus.PAID, paid_at=utcnow(),
                                       out_trade_no=out_trade_no))
                 ledger.post("payment", f"payment:{out_trade_no}", [(ledger.clearing("alipay"), amount),
                                                                    (ledger.escrow(project.id), -amount)],

@@ -65,7 +65,11 @@ def apply_notification(notification_id):
 
 
 def run(since_hours=24, now=None):
-    """Daily reconciliation: every payment the ledger booked in the period must be paid, same amount, at the provider."""
+    """Daily reconciliation: every payment the ledger booked in the period must be paid, same amount, at the provider.
+
+    Mismatches are (out_trade_no, code, detail): `unreachable` (the provider did not answer), `missing`
+    (it has no payment for the booking) or `amount` (it took a different amount).
+    """
     from crowdfund.models import LedgerTransaction
 
     now = now or utcnow()
@@ -81,12 +85,12 @@ def run(since_hours=24, now=None):
         try:
             status = get_provider(pledge.provider if pledge else "alipay").query(out_trade_no)
         except PaymentError as error:
-            report["mismatches"].append((out_trade_no, f"provider unreachable: {error}"))
+            report["mismatches"].append((out_trade_no, "unreachable", str(error)[:200]))
             continue
         if status is None or not status.paid:
-            report["mismatches"].append((out_trade_no, "the provider has no payment for this booking"))
+            report["mismatches"].append((out_trade_no, "missing", ""))
         elif int(status.total_amount * 100) != amount:
-            report["mismatches"].append((out_trade_no, f"provider {status.total_amount} ≠ ledger {fen_to_yuan(amount)}"))
+            report["mismatches"].append((out_trade_no, "amount", f"{status.total_amount} ≠ {fen_to_yuan(amount)}"))
     return report
 
 

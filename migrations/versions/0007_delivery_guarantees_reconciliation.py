@@ -60,6 +60,8 @@ def upgrade():
         batch_op.add_column(sa.Column('guarantee_fen', sa.Integer(), server_default='0', nullable=False))
 
     # ### end Alembic commands ###
+    # What the provider took for pledges paid before this column existed: their amount (never changed before).
+    op.execute("UPDATE pledges SET paid_fen = amount_fen WHERE paid_at IS NOT NULL AND paid_fen IS NULL")
 
 
 def downgrade():

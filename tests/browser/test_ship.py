@@ -26,6 +26,9 @@ def test_ship_confirm_and_rate_in_the_browser(page, browser, app, live_server, m
     log_in(page, "shipper@example.com")
     page.goto("/me/projects")
     page.get_by_role("link", name="发放回报").click()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="下载发货清单（CSV）").click()
+    assert download.value.suggested_filename == f"shipping-{slug}.csv", "a real download, not an htmx swap"
     row = page.locator(f"#pledge-row-{pledge_id}")
     row.get_by_role("button", name="标记为已发货").click()
     page.get_by_text("实物回报请填写快递公司和运单号。").wait_for()
@@ -33,6 +36,7 @@ def test_ship_confirm_and_rate_in_the_browser(page, browser, app, live_server, m
     row.get_by_label("运单号").fill("SF1234567890")
     row.get_by_role("button", name="标记为已发货").click()
     row.get_by_text("SF1234567890").wait_for()
+    assert page.locator("#delivery-figures").inner_text().split()[:4] == ["回报支持", "1", "已发货", "1"]
     if page.js_enabled:
         assert page.url.endswith(f"/me/projects/{slug}/delivery"), "htmx swapped the row in place"
 

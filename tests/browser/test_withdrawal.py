@@ -23,8 +23,8 @@ def test_stage_one_withdrawal_in_the_browser(page, browser, app, live_server, ma
     creator = make_user(email="maker@example.com", roles=["creator"])
     make_user(email="money@example.com", roles=["finance"])
     backer = make_user()
-    slug = make_project(status="live", title="成功的项目", goal_fen=100_00, tiers=[], creator=creator,
-                        paid=[(backer, 200_00, None)])
+    slug = make_project(status="live", title="成功的项目", goal_fen=100_00, creator=creator,
+                        tiers=[dict(title="回报", price_fen=100_00)], paid=[(backer, 200_00, 0)])
     with app.app_context():
         db.session.scalar(db.select(Project).filter_by(slug=slug)).end_at = utcnow() - timedelta(seconds=1)
         db.session.commit()

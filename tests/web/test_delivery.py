@@ -58,12 +58,19 @@ def test_ship_one_by_one_confirm_rate_and_complete(app, make_project, make_user)
     refused = creator.post(f"/me/projects/{slug}/delivery/{first}", {"carrier": "顺丰", "tracking_number": ""},
                            form_path=f"/me/projects/{slug}/delivery", htmx=True)
     assert refused.status_code == 422 and "快递公司和运单号" in refused.get_data(as_text=True)
+    no_js = creator.post(f"/me/projects/{slug}/delivery/{first}", {"carrier": "圆通速递", "tracking_number": ""},
+                         form_path=f"/me/projects/{slug}/delivery")
+    page = no_js.get_data(as_text=True)
+    assert no_js.status_code == 422 and "快递公司和运单号" in page and 'value="圆通速递"' in page, \
+        "without JS the whole page comes back with the error and what was typed"
     row = creator.post(f"/me/projects/{slug}/delivery/{first}", {"carrier": "顺丰", "tracking_number": "SF123"},
                        form_path=f"/me/projects/{slug}/delivery", htmx=True)
     assert row.status_code == 200
     body = row.get_data(as_text=True)
     assert body.lstrip().startswith(f'<li class="card" id="pledge-row-{first}"') and "SF123" in body, \
         "htmx gets only the pledge's row back"
+    assert 'id="delivery-figures" hx-swap-oob="true"' in body, "and the counters, out of band"
+
     plain = creator.post(f"/me/projects/{slug}/delivery/{second}", {}, form_path=f"/me/projects/{slug}/delivery")
     assert plain.status_code == 303, "a digital reward ships without a tracking number"
     with app.app_context():
@@ -131,6 +138,18 @@ def test_tracking_csv_round_trip_is_all_or_nothing(app, make_project, make_user)
         assert [(p.carrier, p.tracking_number) for p in shipped] == [("顺丰", "SF1"), ("中通", "ZT2"), (None, None)]
         assert db.session.scalar(db.select(Project.status).filter_by(slug=slug)) == ProjectStatus.DELIVERING
     assert "2 笔" in creator.client.get(f"/me/projects/{slug}/delivery").get_data(as_text=True)
+    with app.app_context():
+        received = db.session.get(Pledge, ids[0])
+        delivery.confirm_receipt(received, received.backer)
+    again = creator.client.get(f"/me/projects/{slug}/delivery.csv").get_data(as_text=True)
+    assert upload(again).status_code == 303, "re-uploading the list repeats received rows harmlessly"
+    changed = again.replace("ZT2", "ZT2-fixed").replace("SF1", "SF1-changed")
+    refused = upload(changed)
+    assert refused.status_code == 422 and "支持者已确认收货" in refused.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(Pledge, ids[1]).tracking_number == "ZT2"
+    empty = upload("")
+    assert empty.status_code == 422 and "请选择" in empty.get_data(as_text=True)
     other = signed_in(app, "b0-30@example.com")
     assert other.client.get(f"/me/projects/{slug}/delivery").status_code == 404
 
@@ -184,8 +203,13 @@ def test_late_claim_takes_the_share_in_escrow_then_the_guarantor(app, make_proje
     login_as("moderator")
     token = csrf_from(client.get(f"/projects/{slug}"))
     bad = client.post(f"/moderation/projects/{slug}/guarantee", data={
-        "csrf_token": token, "guarantor": "担保公司", "credit_code": "123", "amount": "80"})
-    assert bad.status_code == 303
+        "csrf_token": token, "guarantor": "担保公司", "credit_code": "123", "amount": "80.123"})
+    assert bad.status_code == 422
+    body = bad.get_data(as_text=True)
+    assert "请输入有效的 18 位统一社会信用代码" in body and "最多保留两位小数" in body and 'value="担保公司"' in body
+    fragment = client.post(f"/moderation/projects/{slug}/guarantee", headers={"HX-Request": "true"}, data={
+        "csrf_token": token, "guarantor": "担保公司", "credit_code": "123", "amount": "abc"})
+    assert fragment.status_code == 422 and fragment.get_data(as_text=True).lstrip().startswith('<form id="guarantee_form"')
     with app.app_context():
         assert guarantees.of(db.session.get(Project, project_id)) is None
     client.post(f"/moderation/projects/{slug}/guarantee", data={
@@ -259,3 +283,15 @@ def test_a_late_project_carries_the_creators_explanation(app, make_project, make
     creator.post(f"/me/projects/{slug}/explanation", {"explanation": "模具返工，十二月发货。"}, form_path="/me/projects")
     page = app.test_client().get(f"/projects/{slug}").get_data(as_text=True)
     assert "creator-explanation" in page and "模具返工，十二月发货。" in page
+
+
+def test_nothing_to_deliver_opens_stage_two_at_once(app, make_project, make_user):
+    """Support without rewards (e.g. a charity) has nothing to confirm: the whole net is available."""
+    backer = make_user()
+    slug = make_project(status="live", goal_fen=50_00, tiers=[], paid=[(backer, 100_00, None)])
+    with app.app_context():
+        project = db.session.scalar(db.select(Project).filter_by(slug=slug))
+        project.end_at = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+        closing.close_ended_campaigns()
+        assert delivery.stage2_open(project) and settlement.stage_allowance(project, 2) == 95_00

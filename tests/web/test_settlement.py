@@ -12,8 +12,8 @@ from tests.conftest import Browserless, csrf_from
 
 def successful_project(app, make_project, make_user, amounts=(600_00, 400_00), creator=None):
     backers = [make_user() for _ in amounts]
-    slug = make_project(status="live", goal_fen=500_00, tiers=[], creator=creator,
-                        paid=[(b, a, None) for b, a in zip(backers, amounts, strict=True)])
+    slug = make_project(status="live", goal_fen=500_00, tiers=[dict(title="回报 Reward", price_fen=100_00)],
+                        creator=creator, paid=[(b, a, 0) for b, a in zip(backers, amounts, strict=True)])
     with app.app_context():
         project = db.session.scalar(db.select(Project).filter_by(slug=slug))
         project.end_at = utcnow() - timedelta(seconds=1)
@@ -190,7 +190,8 @@ def test_ledger_csv_and_reconciliation_for_finance(app, client, make_project, ma
     csv_text = finance.client.get("/finance/ledger.csv").get_data(as_text=True)
     assert csv_text.lstrip("\ufeff").startswith("seq,created_at,kind,idempotency_key") and csv_text.count("payment:") == 4
     token = csrf_from(finance.client.get("/finance/reconciliation"))
-    report = finance.client.post("/finance/reconciliation", data={"csrf_token": token}).get_data(as_text=True)
+    report = finance.client.post("/finance/reconciliation", data={"csrf_token": token},
+                                 follow_redirects=True).get_data(as_text=True)
     assert "已核对 2 笔付款" in report and missing_no in report and report.count('class="finding blocking"') == 1
     page = finance.client.get("/finance/reconciliation").get_data(as_text=True)
     assert "上次运行" in page and missing_no in page, "the last run is kept for the page"

@@ -101,6 +101,7 @@ def delivery_message(code):
         "pledge": _("No such paid reward pledge in this project."),
         "duplicate": _("This pledge appears twice."),
         "header": _("The first line must name the columns, including pledge and tracking_number."),
+        "file": _("Choose the shipping list you downloaded here, saved as CSV."),
     }.get(code, _("Please check this shipment."))
 
 
@@ -129,14 +130,16 @@ def ship(slug, pledge_id):
     except delivery.DeliveryError as failure:
         db.session.rollback()
         error = delivery_message(failure.code)
+    typed = {name: request.form.get(name, "") for name in ("carrier", "tracking_number")} if error else None
     if is_htmx():
         pledge = next((p for p in delivery.reward_pledges(project) if p.id == pledge_id), None)
         if pledge is None:
             abort(404)
         return render("creator/delivery.html", "pledge_row", status=422 if error else 200, project=project,
-                      pledge=pledge, row_error=error, late=delivery.is_late)
+                      pledge=pledge, row_error=error, error_pledge=pledge_id, typed=typed, late=delivery.is_late,
+                      oob_progress=delivery.progress(project))
     if error:
-        return redirect_after_post(url_for("creator.deliveries", slug=slug), error, "error")
+        return _delivery_page(project, status=422, row_error=error, error_pledge=pledge_id, typed=typed)
     return redirect_after_post(url_for("creator.deliveries", slug=slug), _("Marked as shipped."))
 
 
@@ -168,8 +171,10 @@ def import_tracking(slug):
     try:
         count = delivery.import_tracking(project, current_user, text)
     except delivery.ImportFailed as failure:
-        problems = [_("Line %(line)d: %(problem)s", line=line, problem=delivery_message(code))
-                    for line, code in failure.errors[:20]]
+        problems = [_("Line %(line)d: %(problem)s", line=line, problem=delivery_message(code)) if line
+                    else delivery_message(code) for line, code in failure.errors[:20]]
+        if len(failure.errors) > 20:
+            problems.append(_("… and %(count)d more.", count=len(failure.errors) - 20))
         return _delivery_page(project, status=422, block="import_form", import_errors=problems)
     except delivery.DeliveryError as failure:
         return _delivery_page(project, status=422, block="import_form", import_errors=[delivery_message(failure.code)])

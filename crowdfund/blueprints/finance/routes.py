@@ -10,6 +10,7 @@ from crowdfund.blueprints.finance import bp
 from crowdfund.extensions import db
 from crowdfund.htmx import redirect_after_post, render
 from crowdfund.models import Refund, Role, Withdrawal
+from crowdfund.queueing import enqueue
 from crowdfund.security import role_required
 
 
@@ -97,5 +98,8 @@ def ledger_csv():
 def reconciliation():
     """The latest daily comparison of what the ledger says was paid with the provider's records (POST runs it now)."""
     if request.method == "POST":
-        reconcile_ledger.daily_reconciliation()
-    return render("finance/reconciliation.html", report=reconcile_ledger.latest_daily_run())
+        enqueue(reconcile_ledger.daily_reconciliation, queue="payments", job_id=f"reconciliation-{current_user.id}",
+                retries=0, timeout=1800)
+        return redirect_after_post(url_for("finance.reconciliation"),
+                                   _("Reconciliation started; the result appears here when it is done."))
+    return render("finance/reconciliation.html", report=reconcile_ledger.latest_daily_run(), shown=50)

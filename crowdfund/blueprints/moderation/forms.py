@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from crowdfund.fields import YuanField
 
@@ -73,4 +73,10 @@ class GuaranteeForm(FlaskForm):
 
     guarantor = StringField(_l("Guarantor (registered name)"), validators=[DataRequired(), Length(max=100)])
     credit_code = StringField(_l("Guarantor's unified social credit code"), validators=[DataRequired(), Length(max=18)])
-    amount = YuanField(_l("Guaranteed amount (yuan)"), validators=[DataRequired()], minimum_fen=100)
+    amount = YuanField(_l("Guaranteed amount (yuan)"), validators=[InputRequired()], minimum_fen=100)
+
+    def validate_credit_code(self, field):
+        from crowdfund import verification
+
+        if not verification.valid_credit_code(field.data):
+            raise ValidationError(_l("Enter a valid 18-character unified social credit code."))

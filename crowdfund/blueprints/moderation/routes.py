@@ -95,22 +95,23 @@ def blacklist(user_id):
 @role_required(Role.MODERATOR)
 def guarantee(slug):
     """Record a third-party guarantee the moderator has checked (guarantor, credit code, amount in yuan)."""
+    from crowdfund.blueprints.projects.routes import show_page
+
     project = projects.get_by_slug(slug) or abort(404)
     form = GuaranteeForm()
-    if not form.validate_on_submit():
-        field = next(f for f in form if f.errors)
-        return redirect_after_post(url_for("projects.show", slug=slug), f"{field.label.text}: {field.errors[0]}",
-                                   "error")
-    try:
-        guarantees.add(project, current_user, form.guarantor.data, form.credit_code.data, form.amount.data)
-    except guarantees.GuaranteeError as error:
-        message = {
-            "exists": _("This project already carries a guarantee."),
-            "status": _("A guarantee can only be added before delivery is over."),
-            "credit_code": _("Enter a valid 18-character unified social credit code."),
-        }.get(error.code, _("Please check the guarantee."))
-        return redirect_after_post(url_for("projects.show", slug=slug), message, "error")
-    return redirect_after_post(url_for("projects.show", slug=slug), _("Guarantee recorded; it shows on the project page."))
+    if form.validate_on_submit():
+        try:
+            guarantees.add(project, current_user, form.guarantor.data, form.credit_code.data, form.amount.data)
+        except guarantees.GuaranteeError as error:
+            db.session.rollback()
+            form.guarantor.errors = list(form.guarantor.errors) + [{
+                "exists": _("This project already carries a guarantee."),
+                "status": _("A guarantee can be recorded only while the project is in review, live or delivering."),
+            }.get(error.code, _("Please check the guarantee."))]
+        else:
+            return redirect_after_post(url_for("projects.show", slug=slug),
+                                       _("Guarantee recorded; it shows on the project page."))
+    return show_page(slug, block="guarantee_form", status=422, guarantee_form=form)
 
 
 @bp.route("/verifications")

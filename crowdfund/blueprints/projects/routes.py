@@ -20,12 +20,23 @@ def _may_see(project):
 @bp.route("/projects/<slug>")
 def show(slug):
     """A project's page."""
+    return show_page(slug)
+
+
+def show_page(slug, block=None, status=200, guarantee_form=None):
+    """The project page (or one of its blocks), also for the moderators' tools that post back to it."""
     project, progress, counts = discovery.project_page(slug)
     if project is None or not _may_see(project):
         abort(404)
-    return render("projects/show.html", project=project, progress=progress, counts=counts,
+    guarantee = guarantees.of(project)
+    if guarantee_form is None and guarantee is None and project.status in guarantees.OPEN_STATES \
+            and current_user.is_authenticated and current_user.has_role(Role.MODERATOR):
+        from crowdfund.blueprints.moderation.forms import GuaranteeForm
+
+        guarantee_form = GuaranteeForm(formdata=None)
+    return render("projects/show.html", block, status=status, project=project, progress=progress, counts=counts,
                   can_pledge=lifecycle.accepts_pledges(project), reliability=delivery.reliability(project.creator_id),
-                  guarantee=guarantees.of(project),
+                  guarantee=guarantee, guarantee_form=guarantee_form,
                   show_explanation=bool(project.creator_explanation) and accountability.needs_explanation(project))
 
 
