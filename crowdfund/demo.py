@@ -151,7 +151,7 @@ def _paid_pledges(project, backers, percent, now):
     for i, (tier, amount) in enumerate(amounts):
         backer = backers[i % len(backers)]
         out_trade_no = pledging.new_out_trade_no(now)
-        paid_at = base - timedelta(hours=3 * i + 1)
+        paid_at = base - timedelta(hours=3 * (len(amounts) - i) + 1)  # oldest first, as they would arrive
         pledge = Pledge(project_id=project.id, tier_id=tier.id if tier else None, backer_id=backer.id,
                         amount_fen=amount, paid_fen=amount, status=PledgeStatus.PAID, paid_at=paid_at,
                         created_at=paid_at, out_trade_no=out_trade_no, trade_no=f"DEMO{out_trade_no}")
@@ -166,7 +166,8 @@ def _paid_pledges(project, backers, percent, now):
                                         app_id=current_app.config["ALIPAY_APP_ID"], total_fen=amount,
                                         subject=project.title, status="TRADE_SUCCESS", channel="pc", paid_at=paid_at))
         ledger.post("payment", f"payment:{out_trade_no}", [(ledger.clearing("alipay"), amount),
-                                                           (ledger.escrow(project.id), -amount)], project_id=project.id)
+                                                           (ledger.escrow(project.id), -amount)],
+                    project_id=project.id, now=paid_at)
         db.session.flush()
 
 

@@ -282,6 +282,13 @@ def can_change_tier(pledge, now=None):
     return pledge.status == P.PAID and pledge.tier_id is not None and can_cancel(pledge, now)
 
 
+def tier_change_options(pledge):
+    """The tiers this pledge could move to: not sold out, and shippable to its address if physical."""
+    return [tier for tier in pledge.project.tiers
+            if tier.id != pledge.tier_id and (tier.quantity_limit is None or tier.taken < tier.quantity_limit)
+            and (not tier.physical or (pledge.ship_region and tier.shipping_fee(pledge.ship_region) is not None))]
+
+
 def extra_support(pledge):
     """What the backer gave on top of the tier's price and shipping (kept when changing tier)."""
     price = pledge.tier.price_fen if pledge.tier is not None else 0

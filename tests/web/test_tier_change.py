@@ -9,7 +9,9 @@ from crowdfund.models import Pledge, PledgeStatus, Project, Refund, RewardTier, 
 from crowdfund.models.base import utcnow
 from tests.conftest import Browserless
 
-TIERS = [dict(title="豪华 Deluxe", price_fen=100_00, quantity_limit=5), dict(title="标准 Standard", price_fen=60_00)]
+TIERS = [dict(title="豪华 Deluxe", price_fen=100_00, quantity_limit=5), dict(title="标准 Standard", price_fen=60_00),
+         dict(title="已抢光 Gone", price_fen=50_00, quantity_limit=1), dict(title="港澳台 HK only", price_fen=40_00,
+                                                                           shipping={"hk_mo_tw": 0})]
 
 
 def backed(app, make_project, make_user, tier_index):
@@ -21,6 +23,7 @@ def backed(app, make_project, make_user, tier_index):
         pledge = db.session.scalar(db.select(Pledge))
         pledge.ship_region, pledge.ship_name, pledge.ship_phone = "mainland", "张三", "13800000000"
         pledge.ship_province, pledge.ship_city, pledge.ship_district, pledge.ship_detail = "北京", "北京", "东城", "1号"
+        pledge.project.tiers[2].taken = 1
         pledge.paid_fen = None  # a pledge paid before migration 0007 (which backfills it; the code must not rely on it)
         db.session.add(SandboxTrade(out_trade_no=pledge.out_trade_no, trade_no="T1", app_id=app.config["ALIPAY_APP_ID"],
                                     total_fen=pledge.amount_fen, subject="x", status="TRADE_SUCCESS", channel="pc"))
@@ -30,11 +33,12 @@ def backed(app, make_project, make_user, tier_index):
 
 
 def test_downgrade_refunds_the_difference(app, client, make_project, make_user, live_server):
-    slug, email, pledge_id, (deluxe, standard) = backed(app, make_project, make_user, 0)
+    slug, email, pledge_id, (deluxe, standard, _, _) = backed(app, make_project, make_user, 0)
     forms = Browserless(client)
     forms.login(email=email)
     page = client.get(f"/me/pledges/{pledge_id}").get_data(as_text=True)
     assert "更换回报" in page and "标准 Standard" in page
+    assert "已抢光 Gone" not in page and "港澳台 HK only" not in page, "only tiers the pledge can move to"
     response = forms.post(f"/me/pledges/{pledge_id}/change", {"tier": standard}, form_path=f"/me/pledges/{pledge_id}")
     assert response.status_code == 303
     with app.app_context():
@@ -53,7 +57,7 @@ def test_downgrade_refunds_the_difference(app, client, make_project, make_user, 
 
 
 def test_upgrade_pays_the_new_tier_then_refunds_the_old_pledge(app, client, make_project, make_user, live_server):
-    slug, email, pledge_id, (deluxe, standard) = backed(app, make_project, make_user, 1)
+    slug, email, pledge_id, (deluxe, standard, _, _) = backed(app, make_project, make_user, 1)
     forms = Browserless(client)
     forms.login(email=email)
     response = forms.post(f"/me/pledges/{pledge_id}/change", {"tier": deluxe, "idempotency_key": "k1"},
@@ -76,7 +80,7 @@ def test_upgrade_pays_the_new_tier_then_refunds_the_old_pledge(app, client, make
 
 
 def test_no_change_in_the_last_24_hours(app, client, make_project, make_user):
-    slug, email, pledge_id, (deluxe, standard) = backed(app, make_project, make_user, 0)
+    slug, email, pledge_id, (deluxe, standard, _, _) = backed(app, make_project, make_user, 0)
     with app.app_context():
         db.session.scalar(db.select(Project).filter_by(slug=slug)).end_at = utcnow() + timedelta(hours=20)
         db.session.commit()

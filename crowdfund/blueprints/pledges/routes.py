@@ -150,7 +150,8 @@ def show(pledge_id):
     pledge = own_pledge(pledge_id)
     late = delivery.is_late(pledge)
     return render("pledges/show.html", "payment_status", pledge=pledge, can_pay=pledging.can_pay(pledge),
-                  can_cancel=pledging.can_cancel(pledge), can_change=pledging.can_change_tier(pledge),
+                  can_cancel=pledging.can_cancel(pledge),
+                  change_options=pledging.tier_change_options(pledge) if pledging.can_change_tier(pledge) else [],
                   late=late, claim=delivery.claim_split(pledge) if late else None,
                   promised_by=delivery.promised_by(pledge.tier.delivery_month) if pledge.tier else None,
                   change_key=uuid.uuid4().hex)
