@@ -147,7 +147,7 @@ def _paid_pledges(project, backers, percent, now):
     rest = target - sum(a for _, a in amounts)
     if rest > 0:
         parts = 3 if rest >= 300 else 1
-        amounts += [(None, rest // parts)] * parts
+        amounts += [(None, rest // parts)] * (parts - 1) + [(None, rest - rest // parts * (parts - 1))]
     for i, (tier, amount) in enumerate(amounts):
         backer = backers[i % len(backers)]
         out_trade_no = pledging.new_out_trade_no(now)
