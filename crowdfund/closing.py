@@ -1,9 +1,14 @@
-"""Closing campaigns at their end time (SPEC 2.5): a periodic job, so a missed run is caught up next tick."""
+"""Closing campaigns at their end time (SPEC 2.5): a periodic job, so a missed run is caught up next tick.
+
+Also cancelling a campaign before its end (by its creator, or by a moderator, e.g. after a
+suspension): like a failure, every paid pledge is refunded in full.
+"""
 from sqlalchemy import func, select
 
-from crowdfund import lifecycle, pledging, refunds, settlement
+from crowdfund import audit, lifecycle, pledging, refunds, settlement
+from crowdfund.domain import RuleError
 from crowdfund.extensions import db
-from crowdfund.models import FundingMode, Pledge, PledgeStatus, Project, ProjectStatus
+from crowdfund.models import FundingMode, Pledge, PledgeStatus, Project, ProjectStatus, Role
 from crowdfund.models.base import utcnow
 from crowdfund.notifications import notify
 from crowdfund.queueing import periodic
@@ -36,6 +41,42 @@ def close(project, now=None):
         for pledge in paid:
             refunds.request_refund(pledge, "failed")
     return target
+
+
+CANCELLABLE = {ProjectStatus.LIVE, ProjectStatus.SUSPENDED}
+
+
+class CancelError(RuleError):
+    """The campaign cannot be cancelled as asked."""
+
+
+def cancel(project, actor, reason, now=None):
+    """Cancel a live or suspended campaign (its creator, or a moderator) and refund every paid pledge."""
+    if not (actor.id == project.creator_id or actor.has_role(Role.MODERATOR)):
+        raise CancelError("owner")
+    if project.status not in CANCELLABLE:
+        raise CancelError("status")
+    if not (reason or "").strip():
+        raise CancelError("reason")
+    now = now or utcnow()
+    for pledge_id, tier_id in db.session.execute(select(Pledge.id, Pledge.tier_id).where(
+            Pledge.project_id == project.id, Pledge.status == PledgeStatus.PENDING)).all():
+        pledging.expire(pledge_id, tier_id, commit=False)
+    lifecycle.transition(project, ProjectStatus.CANCELLED, actor=actor, reason=reason.strip()[:500], now=now,
+                         commit=False)
+    audit.record(actor, "project.cancel", project, reason=reason.strip()[:500])
+    paid = db.session.scalars(select(Pledge).where(Pledge.project_id == project.id,
+                                                   Pledge.status == PledgeStatus.PAID)).all()
+    link = f"/projects/{project.slug}"
+    reason = reason.strip()[:500]
+    notify(project.creator_id, "creator_cancelled", link=link, title=project.title, reason=reason)
+    for backer_id in {p.backer_id for p in paid}:
+        notify(backer_id, "backer_cancelled", link=link, title=project.title, reason=reason)
+    queued = [refunds.request_refund(pledge, "project_cancelled", commit=False) for pledge in paid]
+    db.session.commit()
+    for refund in queued:
+        refunds.queue(refund)
+    return len(queued)
 
 
 @periodic(interval=60)

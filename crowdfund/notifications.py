@@ -16,6 +16,9 @@ TEXTS = {
     "creator_failed": _l("Your campaign “%(title)s” did not reach its goal; every backer is being refunded."),
     "backer_successful": _l("“%(title)s”, which you backed, was funded."),
     "backer_failed": _l("“%(title)s”, which you backed, was not funded; your money is being refunded in full."),
+    "creator_cancelled": _l("Your campaign “%(title)s” was cancelled (%(reason)s); every backer is being refunded."),
+    "backer_cancelled": _l("“%(title)s”, which you backed, was cancelled (%(reason)s); your money is being refunded "
+                           "in full."),
     "refund_failed": _l("Refunding pledge %(pledge)s keeps failing; please look into it."),
     "withdrawal_approved": _l("Your withdrawal for “%(title)s” was approved; the payout is due on %(due)s."),
     "withdrawal_rejected": _l("Your withdrawal for “%(title)s” was rejected: %(reason)s"),

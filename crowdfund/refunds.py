@@ -24,6 +24,9 @@ class RefundError(Exception):
     """The refund would give back more than the pledge paid."""
 
 
+FULL = {"failed", "project_cancelled"}  # reasons that give back everything a still-paid pledge holds
+
+
 def out_request_no(pledge, reason, sequence=None):
     """Deterministic per pledge and reason (tier changes, which can repeat, are numbered)."""
     return f"RF{pledge.id}{reason[:1].upper()}{sequence or ''}"
@@ -95,9 +98,9 @@ def execute(refund_id):
     ledger.post("refund", f"refund:{refund.out_request_no}",
                 entries + [(ledger.clearing(pledge.provider), -refund.amount_fen)], project_id=pledge.project_id)
     refund.status, refund.completed_at = "succeeded", utcnow()
-    # A withdrawn pledge, or one refunded in full, is refunded; a tier downgrade's difference leaves it paid.
-    if pledge.status == PledgeStatus.CANCELLED or (pledge.status == PledgeStatus.PAID
-                                                   and refund.amount_fen >= pledge.amount_fen):
+    # A withdrawn pledge, or one whose project failed or was cancelled, is refunded; a tier downgrade's
+    # difference leaves it paid.
+    if pledge.status == PledgeStatus.CANCELLED or (pledge.status == PledgeStatus.PAID and refund.reason in FULL):
         pledge.status = PledgeStatus.REFUNDED
     db.session.commit()
     return "succeeded"

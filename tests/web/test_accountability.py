@@ -66,3 +66,55 @@ def test_blacklist_suspends_live_projects_and_blocks_new_ones(app, client, make_
     token = csrf_from(shady.client.get("/me/projects"))
     shady.client.post(f"/me/projects/{slug}/explanation", data={"csrf_token": token, "explanation": "工厂倒闭，正在退款"})
     assert "工厂倒闭，正在退款" in client.get(f"/projects/{slug}").get_data(as_text=True)
+
+
+def test_cancelling_a_campaign_refunds_every_backer(app, client, make_project, make_user, login_as, live_server):
+    from crowdfund.models import Notification, Refund
+
+    backers = [make_user(), make_user()]
+    slug = make_project(status="live", paid=[(backers[0], 99_00, 0), (backers[1], 150_00, 0)])
+    with app.app_context():
+        for pledge in db.session.scalars(db.select(Pledge)):
+            db.session.add(SandboxTrade(out_trade_no=pledge.out_trade_no, trade_no=f"T{pledge.id}",
+                                        app_id=app.config["ALIPAY_APP_ID"], total_fen=pledge.amount_fen, subject="x",
+                                        status="TRADE_SUCCESS", channel="pc"))
+        db.session.commit()
+    stranger = Browserless(app.test_client())
+    stranger.login(email=login_as_email(make_user))
+    stranger.post(f"/me/projects/{slug}/cancel", {"reason": "x"}, form_path="/me/projects")
+    login_as("moderator")
+    token = csrf_from(client.get(f"/projects/{slug}"))
+    assert "取消众筹" in client.get(f"/projects/{slug}").get_data(as_text=True)
+    client.post(f"/moderation/projects/{slug}/cancel", data={"csrf_token": token, "reason": " "})
+    with app.app_context():
+        assert db.session.scalar(db.select(Project.status).filter_by(slug=slug)) == ProjectStatus.LIVE, \
+            "no reason, no cancellation; and only the creator or a moderator may cancel"
+    assert client.post(f"/moderation/projects/{slug}/cancel",
+                       data={"csrf_token": token, "reason": "发起人无法履约"}).status_code == 303
+    with app.app_context():
+        project = db.session.scalar(db.select(Project).filter_by(slug=slug))
+        assert project.status == ProjectStatus.CANCELLED
+        refunds = db.session.scalars(db.select(Refund).order_by(Refund.id)).all()
+        assert [(r.reason, r.status) for r in refunds] == [("project_cancelled", "succeeded")] * 2
+        assert all(p.status == PledgeStatus.REFUNDED for p in db.session.scalars(db.select(Pledge)))
+        assert ledger.project_funds(project.id)["escrow"] == 0 and ledger.verify() == []
+        notes = db.session.scalars(db.select(Notification).filter_by(kind="backer_cancelled")).all()
+        assert len(notes) == 2 and notes[0].params["reason"] == "发起人无法履约"
+
+
+def login_as_email(make_user):
+    email = "nosy@example.com"
+    make_user(email=email)
+    return email
+
+
+def test_a_creator_cancels_their_own_live_campaign(app, make_project, make_user):
+    creator = make_user(email="quitter@example.com", roles=["creator"])
+    slug = make_project(status="live", creator=creator)
+    forms = Browserless(app.test_client())
+    forms.login(email="quitter@example.com")
+    assert "取消众筹" in forms.client.get("/me/projects").get_data(as_text=True)
+    response = forms.post(f"/me/projects/{slug}/cancel", {"reason": "供应商倒闭"}, form_path="/me/projects")
+    assert response.status_code == 303
+    with app.app_context():
+        assert db.session.scalar(db.select(Project.status).filter_by(slug=slug)) == ProjectStatus.CANCELLED

@@ -62,6 +62,15 @@ def explain(slug):
     return redirect_after_post(url_for("projects.show", slug=slug), _("Your explanation is published."))
 
 
+@bp.route("/projects/<slug>/cancel", methods=["POST"])
+@login_required
+def cancel(slug):
+    """The creator calls off their own live campaign; every paid pledge is refunded in full."""
+    from crowdfund.blueprints.moderation.routes import cancel_campaign
+
+    return cancel_campaign(own_project(slug))
+
+
 @bp.route("/projects/<slug>/money", methods=["GET", "POST"])
 @login_required
 def money(slug):

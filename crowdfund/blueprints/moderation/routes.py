@@ -1,6 +1,7 @@
 """Views for moderators."""
 from flask import abort, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from crowdfund import accountability, discovery, guarantees, projects, review, verification
@@ -112,6 +113,29 @@ def guarantee(slug):
             return redirect_after_post(url_for("projects.show", slug=slug),
                                        _("Guarantee recorded; it shows on the project page."))
     return show_page(slug, block="guarantee_form", status=422, guarantee_form=form)
+
+
+@bp.route("/projects/<slug>/cancel", methods=["POST"])
+@role_required(Role.MODERATOR)
+def cancel(slug):
+    """Cancel a live or suspended campaign; every paid pledge is refunded in full."""
+    return cancel_campaign(projects.get_by_slug(slug) or abort(404))
+
+
+def cancel_campaign(project):
+    """Shared by moderators and the project's creator."""
+    from crowdfund import closing
+
+    try:
+        count = closing.cancel(project, current_user, request.form.get("reason", ""))
+    except closing.CancelError as error:
+        db.session.rollback()
+        message = _("Give a reason; backers will see it.") if error.code == "reason" else \
+            _("Only a live or suspended campaign can be cancelled.")
+        return redirect_after_post(url_for("projects.show", slug=project.slug), message, "error")
+    return redirect_after_post(url_for("projects.show", slug=project.slug),
+                               ngettext("Campaign cancelled; %(num)d pledge is being refunded.",
+                                        "Campaign cancelled; %(num)d pledges are being refunded.", count))
 
 
 @bp.route("/verifications")
