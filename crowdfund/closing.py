@@ -56,19 +56,18 @@ def cancel(project, actor, reason, now=None):
         raise CancelError("owner")
     if project.status not in CANCELLABLE:
         raise CancelError("status")
-    if not (reason or "").strip():
+    reason = (reason or "").strip()[:500]
+    if not reason:
         raise CancelError("reason")
     now = now or utcnow()
     for pledge_id, tier_id in db.session.execute(select(Pledge.id, Pledge.tier_id).where(
             Pledge.project_id == project.id, Pledge.status == PledgeStatus.PENDING)).all():
         pledging.expire(pledge_id, tier_id, commit=False)
-    lifecycle.transition(project, ProjectStatus.CANCELLED, actor=actor, reason=reason.strip()[:500], now=now,
-                         commit=False)
-    audit.record(actor, "project.cancel", project, reason=reason.strip()[:500])
+    lifecycle.transition(project, ProjectStatus.CANCELLED, actor=actor, reason=reason, now=now, commit=False)
+    audit.record(actor, "project.cancel", project, reason=reason)
     paid = db.session.scalars(select(Pledge).where(Pledge.project_id == project.id,
                                                    Pledge.status == PledgeStatus.PAID)).all()
     link = f"/projects/{project.slug}"
-    reason = reason.strip()[:500]
     notify(project.creator_id, "creator_cancelled", link=link, title=project.title, reason=reason)
     for backer_id in {p.backer_id for p in paid}:
         notify(backer_id, "backer_cancelled", link=link, title=project.title, reason=reason)
