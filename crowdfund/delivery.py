@@ -17,10 +17,10 @@ from flask import current_app
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
-from crowdfund import ledger, lifecycle
+from crowdfund import lifecycle
 from crowdfund.domain import RuleError
 from crowdfund.extensions import db
-from crowdfund.models import Pledge, PledgeStatus, Project, ProjectStatus, Refund, RewardTier
+from crowdfund.models import Guarantee, Pledge, PledgeStatus, Project, ProjectStatus, Refund, RewardTier
 from crowdfund.models.base import utcnow
 from crowdfund.notifications import notify
 from crowdfund.queueing import periodic
@@ -267,7 +267,9 @@ def claim_split(pledge):
     """
     from crowdfund import guarantees
 
-    held = max(-ledger.balance(ledger.escrow(pledge.project_id)), 0)
+    from crowdfund import refunds
+
+    held = max(refunds.available_escrow(pledge.project_id), 0)
     pool = db.session.scalar(select(func.coalesce(func.sum(Pledge.amount_fen), 0)).where(
         Pledge.project_id == pledge.project_id, Pledge.status == P.PAID))
     from_escrow = min(held * pledge.amount_fen // pool, pledge.amount_fen) if pool else 0
@@ -283,6 +285,8 @@ def claim_late(pledge, backer, today=None):
     _own_pledge(pledge, backer)
     if not is_late(pledge, today):
         raise DeliveryError("not_late")
+    # Claims on one project's guarantee take turns, so together they never exceed it.
+    db.session.execute(select(Guarantee.id).where(Guarantee.project_id == pledge.project_id).with_for_update())
     from_escrow, from_guarantor = claim_split(pledge)
     if from_escrow + from_guarantor <= 0:
         raise DeliveryError("nothing")

@@ -1,5 +1,6 @@
 """One template, two renderings: the full page, or a named block for htmx (STYLE rule 2)."""
 from flask import flash, make_response, redirect, render_template, request
+from flask_babel import gettext as _
 from jinja2_fragments.flask import render_block
 
 
@@ -13,10 +14,16 @@ def is_htmx():
     )
 
 
-def render(template, block=None, *, status=200, **context):
-    """Render the named block for a fragment request, the whole page otherwise."""
+def render(template, block=None, *, status=200, retitle=False, **context):
+    """Render the named block for a fragment request, the whole page otherwise.
+
+    With `retitle`, a fragment that stands for a new page (a wizard step) carries the page's
+    <title> too, which htmx moves into document.title.
+    """
     if block and is_htmx():
         body = render_block(template, block, **context)
+        if retitle:
+            body += f"\n<title>{render_block(template, 'title', **context).strip()} · {_('Crowdfund')}</title>"
     else:
         body = render_template(template, **context)
     response = make_response(body, status)

@@ -32,6 +32,20 @@ def out_request_no(pledge, reason, sequence=None):
     return f"RF{pledge.id}{reason[:1].upper()}{sequence or ''}"
 
 
+def owed_from_escrow(project_id):
+    """Refunds promised but not yet booked (pending, or failed and awaiting a retry): escrow still holds them."""
+    from sqlalchemy import func
+
+    return db.session.scalar(select(func.coalesce(func.sum(Refund.amount_fen - Refund.guarantee_fen), 0))
+                             .join(Pledge, Pledge.id == Refund.pledge_id)
+                             .where(Pledge.project_id == project_id, Refund.status.in_(["pending", "failed"])))
+
+
+def available_escrow(project_id):
+    """What escrow holds that no refund has been promised from yet."""
+    return -ledger.balance(ledger.escrow(project_id)) - owed_from_escrow(project_id)
+
+
 def refunded_so_far(pledge):
     """What the pledge's refunds give back, counting those still in progress (failed ones may be retried too)."""
     return sum(refund.amount_fen for refund in refunds_of(pledge))

@@ -112,8 +112,10 @@ def approve(withdrawal, finance, today=None):
     """Finance approves: the money moves from escrow to creator payable, due T+N business days."""
     if withdrawal.status != "requested":
         raise SettlementError("decided")
-    if withdrawal.amount_fen > ledger.project_funds(withdrawal.project_id)["escrow"]:
-        raise SettlementError("escrow")  # late-delivery claims took money since the request
+    from crowdfund import refunds
+
+    if withdrawal.amount_fen > refunds.available_escrow(withdrawal.project_id):
+        raise SettlementError("escrow")  # refunds (e.g. late-delivery claims) took money since the request
     today = today or date.today()
     withdrawal.due_date = add_business_days(today, current_app.config["PAYOUT_BUSINESS_DAYS"],
                                             set(current_app.config["PAYOUT_HOLIDAYS"]))

@@ -28,6 +28,7 @@ def log_in(page, email):
 def next_step(page, heading_step):
     page.get_by_role("button", name="下一步").click()
     page.locator(f'.steps li[aria-current="step"]:has-text("{heading_step}")').wait_for()
+    page.wait_for_function("step => document.title.startsWith(step)", arg=heading_step, timeout=5000)
 
 
 def test_newcomer_signs_up_verifies_launches_and_backers_find_it(page, browser, live_server, people, tmp_path):

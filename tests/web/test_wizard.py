@@ -68,6 +68,8 @@ def test_basics_htmx_swaps_the_step_panel_and_pushes_the_url(client, app, draft)
     assert response.status_code == 200 and "<html" not in body
     assert body.strip().startswith('<section id="step_panel"') and 'id="story_form"' in body
     assert response.headers["HX-Push-Url"] == f"/me/projects/{draft}/edit/story"
+    assert body.rstrip().endswith("<title>项目故事 · 智能台灯 Smart lamp · 众筹</title>"), \
+        "the fragment carries the new step's title for htmx to put in document.title"
 
 
 def test_basics_errors_are_inline_with_422_plain_and_htmx(client, app, draft):

@@ -124,7 +124,7 @@ def render_step(project, step, form=None, status=200, **extra):
         context.update(progress=progress, counts=counts, missing=projects.missing_fields(project),
                        verified=verification.is_verified(current_user),
                        verification=verification.latest(current_user))
-    return render("wizard/edit.html", "step_panel", status=status, **context)
+    return render("wizard/edit.html", "step_panel", status=status, retitle=True, **context)
 
 
 def go(project, step, nav):
