@@ -41,6 +41,15 @@ def notify(user_id, kind, link="", commit=False, **params):
         db.session.commit()
 
 
+def notify_finance(kind, link="", **params):
+    """Queue the notification for every finance user (administrators hold the finance role too), once each."""
+    from crowdfund.models import Role, User, UserRole
+
+    for user_id in db.session.scalars(select(User.id).join(UserRole, UserRole.user_id == User.id)
+                                      .where(UserRole.role.in_([Role.FINANCE, Role.ADMIN])).distinct()):
+        notify(user_id, kind, link=link, **params)
+
+
 def text(notification):
     """The notification's sentence in the current language."""
     return TEXTS[notification.kind] % notification.params

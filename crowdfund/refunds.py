@@ -5,13 +5,13 @@ job killed halfway and run again refunds once and books once.
 """
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from crowdfund import guarantees, ledger
 from crowdfund.extensions import db
-from crowdfund.models import Pledge, PledgeStatus, Refund, Role, User, UserRole
+from crowdfund.models import Pledge, PledgeStatus, Refund
 from crowdfund.models.base import utcnow
-from crowdfund.notifications import notify
+from crowdfund.notifications import notify_finance
 from crowdfund.payments import PaymentError, get_provider
 from crowdfund.queueing import enqueue, periodic
 
@@ -34,8 +34,6 @@ def out_request_no(pledge, reason, sequence=None):
 
 def owed_from_escrow(project_id):
     """Refunds promised but not yet booked (pending, or failed and awaiting a retry): escrow still holds them."""
-    from sqlalchemy import func
-
     return db.session.scalar(select(func.coalesce(func.sum(Refund.amount_fen - Refund.guarantee_fen), 0))
                              .join(Pledge, Pledge.id == Refund.pledge_id)
                              .where(Pledge.project_id == project_id, Refund.status.in_(["pending", "failed"])))
@@ -98,9 +96,7 @@ def execute(refund_id):
         refund.last_error = str(error)[:300]
         if refund.attempts > len(RETRY_SECONDS):
             refund.status = "failed"
-            for finance in db.session.scalars(select(User).join(UserRole, UserRole.user_id == User.id).where(
-                    UserRole.role.in_([Role.FINANCE, Role.ADMIN]))):
-                notify(finance.id, "refund_failed", link="/me/pledges", pledge=pledge.id)
+            notify_finance("refund_failed", link="/me/pledges", pledge=pledge.id)
             db.session.commit()
             return "failed"
         db.session.commit()

@@ -328,6 +328,22 @@ def page(request, browser, live_server):
     assert not errors, f"browser console errors: {errors}"
 
 
+def log_in(page, email, password="correct horse 1"):
+    """Sign in through the login form, as a person would."""
+    page.goto("/login")
+    page.get_by_label("邮箱").fill(email)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()
+    page.locator(".flash.success").wait_for()
+
+
+def another_phone(browser, page, live_server):
+    """A second person's phone, like `page` (same JS setting and width); returns (context, page), close the context."""
+    context = browser.new_context(java_script_enabled=page.js_enabled, viewport={"width": 360, "height": 740},
+                                  base_url=live_server.url)
+    return context, context.new_page()
+
+
 def wait_for(predicate, timeout=20, interval=0.1):
     """Poll until predicate() is truthy; returns its value or fails."""
     deadline = time.monotonic() + timeout

@@ -97,8 +97,8 @@ def run(since_hours=24, now=None):
 @periodic(interval=86400, queue="payments")
 def daily_reconciliation(now=None):
     """Every day: reconcile the last 24 hours, keep the result for the finance page, alert finance on mismatches."""
-    from crowdfund.models import ReconciliationRun, Role, User, UserRole
-    from crowdfund.notifications import notify
+    from crowdfund.models import ReconciliationRun
+    from crowdfund.notifications import notify_finance
 
     now = now or utcnow()
     report = run(24, now)
@@ -106,10 +106,7 @@ def daily_reconciliation(now=None):
                             mismatches=[list(mismatch) for mismatch in report["mismatches"]])
     db.session.add(row)
     if report["mismatches"]:
-        for finance in db.session.scalars(select(User).join(UserRole, UserRole.user_id == User.id).where(
-                UserRole.role.in_([Role.FINANCE, Role.ADMIN])).distinct()):
-            notify(finance.id, "reconciliation_mismatch", link="/finance/reconciliation",
-                   count=len(report["mismatches"]))
+        notify_finance("reconciliation_mismatch", link="/finance/reconciliation", count=len(report["mismatches"]))
     db.session.commit()
     return report["checked"], len(report["mismatches"])
 

@@ -4,6 +4,7 @@ import re
 import pytest
 
 from tests.conftest import CHROMIUM_ARGS  # noqa: F401 - same browser settings as the page fixture
+from tests.conftest import another_phone, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -15,14 +16,6 @@ def people(app, make_user):
     with app.app_context():
         ensure_categories()
     make_user(email="mod@example.com", display_name="审核员", roles=["moderator"])
-
-
-def log_in(page, email):
-    page.goto("/login")
-    page.get_by_label("邮箱").fill(email)
-    page.get_by_label("密码").fill("correct horse 1")
-    page.get_by_role("button", name="登录").click()
-    page.locator(".flash.success").wait_for()
 
 
 def next_step(page, heading_step):
@@ -54,9 +47,7 @@ def test_newcomer_signs_up_verifies_launches_and_backers_find_it(page, browser, 
     page.get_by_role("button", name="提交认证").click()
     page.get_by_text("谢谢，审核人员会尽快核验你的证件。").wait_for()
 
-    moderator = browser.new_context(java_script_enabled=page.js_enabled, viewport={"width": 360, "height": 740},
-                                    base_url=live_server.url)
-    mod_page = moderator.new_page()
+    moderator, mod_page = another_phone(browser, page, live_server)
     log_in(mod_page, "mod@example.com")
     mod_page.goto("/moderation/verifications")
     mod_page.get_by_text("110***********002X").wait_for()

@@ -7,7 +7,7 @@ from crowdfund import closing
 from crowdfund.extensions import db
 from crowdfund.models import Pledge, Project, ProjectStatus
 from crowdfund.models.base import utcnow
-from tests.browser.test_withdrawal import log_in
+from tests.conftest import another_phone, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -40,9 +40,7 @@ def test_ship_confirm_and_rate_in_the_browser(page, browser, app, live_server, m
     if page.js_enabled:
         assert page.url.endswith(f"/me/projects/{slug}/delivery"), "htmx swapped the row in place"
 
-    customer = browser.new_context(java_script_enabled=page.js_enabled, viewport={"width": 360, "height": 740},
-                                   base_url=live_server.url)
-    backer_page = customer.new_page()
+    customer, backer_page = another_phone(browser, page, live_server)
     log_in(backer_page, "waiting@example.com")
     backer_page.goto(f"/me/pledges/{pledge_id}")
     backer_page.get_by_role("button", name="我已收到").click()

@@ -7,16 +7,9 @@ from crowdfund import closing
 from crowdfund.extensions import db
 from crowdfund.models import Project, Withdrawal
 from crowdfund.models.base import utcnow
+from tests.conftest import another_phone, log_in
 
 pytestmark = pytest.mark.browser
-
-
-def log_in(page, email):
-    page.goto("/login")
-    page.get_by_label("邮箱").fill(email)
-    page.get_by_label("密码").fill("correct horse 1")
-    page.get_by_role("button", name="登录").click()
-    page.locator(".flash.success").wait_for()
 
 
 def test_stage_one_withdrawal_in_the_browser(page, browser, app, live_server, make_project, make_user):
@@ -36,9 +29,7 @@ def test_stage_one_withdrawal_in_the_browser(page, browser, app, live_server, ma
     page.get_by_role("button", name="申请提取 ¥95.00").click()
     page.get_by_text("已提交提现申请。").wait_for()
 
-    finance = browser.new_context(java_script_enabled=page.js_enabled, viewport={"width": 360, "height": 740},
-                                  base_url=live_server.url)
-    finance_page = finance.new_page()
+    finance, finance_page = another_phone(browser, page, live_server)
     log_in(finance_page, "money@example.com")
     finance_page.get_by_role("link", name="财务").click()
     finance_page.get_by_role("button", name="通过").click()
