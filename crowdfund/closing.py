@@ -14,12 +14,17 @@ from crowdfund.notifications import notify
 from crowdfund.queueing import periodic
 
 
-def close(project, now=None):
-    """Decide one ended campaign: expire its pending pledges, then successful or failed (refunding everyone)."""
-    now = now or utcnow()
+def _expire_pending(project):
+    """Pending pledges end with the campaign: expire them and free their slots (the caller commits)."""
     for pledge_id, tier_id in db.session.execute(select(Pledge.id, Pledge.tier_id).where(
             Pledge.project_id == project.id, Pledge.status == PledgeStatus.PENDING)).all():
         pledging.expire(pledge_id, tier_id, commit=False)
+
+
+def close(project, now=None):
+    """Decide one ended campaign: expire its pending pledges, then successful or failed (refunding everyone)."""
+    now = now or utcnow()
+    _expire_pending(project)
     raised = db.session.scalar(select(func.coalesce(func.sum(Pledge.amount_fen), 0)).where(
         Pledge.project_id == project.id, Pledge.status == PledgeStatus.PAID))
     if project.funding_mode == FundingMode.ALL_OR_NOTHING:
@@ -60,9 +65,7 @@ def cancel(project, actor, reason, now=None):
     if not reason:
         raise CancelError("reason")
     now = now or utcnow()
-    for pledge_id, tier_id in db.session.execute(select(Pledge.id, Pledge.tier_id).where(
-            Pledge.project_id == project.id, Pledge.status == PledgeStatus.PENDING)).all():
-        pledging.expire(pledge_id, tier_id, commit=False)
+    _expire_pending(project)
     lifecycle.transition(project, ProjectStatus.CANCELLED, actor=actor, reason=reason, now=now, commit=False)
     audit.record(actor, "project.cancel", project, reason=reason)
     paid = db.session.scalars(select(Pledge).where(Pledge.project_id == project.id,
