@@ -96,7 +96,7 @@ def execute(refund_id):
         refund.last_error = str(error)[:300]
         if refund.attempts > len(RETRY_SECONDS):
             refund.status = "failed"
-            notify_finance("refund_failed", link="/me/pledges", pledge=pledge.id)
+            notify_finance("refund_failed", link="/finance/refunds", pledge=pledge.id)
             db.session.commit()
             return "failed"
         db.session.commit()

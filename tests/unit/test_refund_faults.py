@@ -80,7 +80,8 @@ def test_an_unreachable_provider_is_retried_then_finance_is_alerted(make_app, ma
         db.session.expire_all()
         row = db.session.get(Refund, refund.id)
         assert row.status == "failed" and row.attempts == len(refunds.RETRY_SECONDS) + 1 and row.last_error
-        assert [n.kind for n in db.session.scalars(db.select(Notification))] == ["refund_failed"]
+        assert [(n.kind, n.link) for n in db.session.scalars(db.select(Notification))] == [
+            ("refund_failed", "/finance/refunds")], "finance is sent to the refunds page, once"
         assert db.session.get(Pledge, pledge_id).status == PledgeStatus.PAID, "nothing booked without the provider"
         assert ledger.project_funds(db.session.get(Pledge, pledge_id).project_id)["refunded"] == 0
 
