@@ -45,6 +45,9 @@ def init_extensions(app):
 
     from crowdfund import jobs, models  # noqa: F401 - register models and periodic jobs
     from crowdfund import closing, delivery  # noqa: F401 - register the closing and auto-confirm jobs
+    from crowdfund import comments  # noqa: F401 - register the unanswered-question reminders
+    from crowdfund import follows, updates  # noqa: F401 - register the reminder and fan-out catch-up jobs
+    from crowdfund import mailer  # noqa: F401 - register the notification e-mail jobs and commit hooks
     from crowdfund.payments import callbacks  # noqa: F401 - registers the reconciliation job
     from crowdfund.extensions import babel, csrf, db, limiter, login_manager, migrate
     from crowdfund.i18n import select_locale
@@ -104,9 +107,13 @@ def register_blueprints(app):
     from crowdfund.blueprints.payments import bp as payments_bp
     from crowdfund.blueprints.pledges import bp as pledges_bp
     from crowdfund.blueprints.wizard import bp as wizard_bp
+    from crowdfund.blueprints.comments import bp as comments_bp
+    from crowdfund.blueprints.messages import bp as messages_bp
+    from crowdfund.blueprints.notices import bp as notices_bp
+    from crowdfund.blueprints.updates import bp as updates_bp
 
     for bp in (public_bp, auth_bp, account_bp, admin_bp, projects_bp, wizard_bp, creator_bp, moderation_bp,
-               media_bp, pledges_bp, payments_bp, finance_bp):
+               media_bp, pledges_bp, payments_bp, finance_bp, comments_bp, updates_bp, messages_bp, notices_bp):
         app.register_blueprint(bp)
     if app.config["PAYMENT_SANDBOX"]:
         from crowdfund.blueprints.sandbox import bp as sandbox_bp

@@ -28,7 +28,7 @@ def register_cli(app):
 
         result = run()
         click.echo(f"demo data: {len(result['users'])} users, {result['categories']} categories and "
-                   f"{result['projects']} projects created")
+                   f"{result['projects']} projects and {result['conversations']} conversations created")
 
     @app.cli.command("serve")
     @click.option("--host", default="127.0.0.1")

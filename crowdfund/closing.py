@@ -36,11 +36,13 @@ def close(project, now=None):
     if success:
         settlement.book_fee(project)
     link = f"/projects/{project.slug}"
-    notify(project.creator_id, "creator_successful" if success else "creator_failed", link=link, title=project.title)
+    notify(project.creator_id, "creator_successful" if success else "creator_failed", link=link, project_id=project.id,
+           title=project.title)
     paid = db.session.scalars(select(Pledge).where(Pledge.project_id == project.id,
                                                    Pledge.status == PledgeStatus.PAID)).all()
     for backer_id in {p.backer_id for p in paid}:
-        notify(backer_id, "backer_successful" if success else "backer_failed", link=link, title=project.title)
+        notify(backer_id, "backer_successful" if success else "backer_failed", link=link, project_id=project.id,
+               title=project.title)
     db.session.commit()
     if not success:
         for pledge in paid:
@@ -71,9 +73,10 @@ def cancel(project, actor, reason, now=None):
     paid = db.session.scalars(select(Pledge).where(Pledge.project_id == project.id,
                                                    Pledge.status == PledgeStatus.PAID)).all()
     link = f"/projects/{project.slug}"
-    notify(project.creator_id, "creator_cancelled", link=link, title=project.title, reason=reason)
+    notify(project.creator_id, "creator_cancelled", link=link, project_id=project.id, title=project.title,
+           reason=reason)
     for backer_id in {p.backer_id for p in paid}:
-        notify(backer_id, "backer_cancelled", link=link, title=project.title, reason=reason)
+        notify(backer_id, "backer_cancelled", link=link, project_id=project.id, title=project.title, reason=reason)
     queued = [refunds.request_refund(pledge, "project_cancelled", commit=False) for pledge in paid]
     db.session.commit()
     for refund in queued:

@@ -55,11 +55,16 @@ class Config:
         self.MAIL_PASSWORD = env.get("MAIL_PASSWORD") or None
         self.MAIL_USE_TLS = _bool("MAIL_USE_TLS")
         self.MAIL_DEFAULT_SENDER = env.get("MAIL_DEFAULT_SENDER", "众筹 Crowdfund <noreply@localhost>")
+        # Notification e-mail is sent only where a mail server was configured (or MAIL_ENABLED=1 says so).
+        self.MAIL_ENABLED = _bool("MAIL_ENABLED", bool(env.get("MAIL_SERVER")))
+        self.MAIL_TIMEOUT = int(env.get("MAIL_TIMEOUT", "10"))  # seconds per SMTP connection and command
         self.ICP_NUMBER = env.get("ICP_NUMBER", "")
         self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI") or self.REDIS_URL or "memory://"
         self.RATELIMIT_LOGIN = env.get("RATELIMIT_LOGIN", "10 per minute;60 per hour")
         self.RATELIMIT_SIGNUP = env.get("RATELIMIT_SIGNUP", "5 per minute;30 per hour")
         self.RATELIMIT_PLEDGE = env.get("RATELIMIT_PLEDGE", "20 per minute;200 per hour")
+        self.RATELIMIT_COMMENT = env.get("RATELIMIT_COMMENT", "10 per minute;100 per day")  # per account
+        self.RATELIMIT_MESSAGE = env.get("RATELIMIT_MESSAGE", "10 per minute;200 per day")
         # If the limiter's Redis is down, let people log in rather than lock everyone out.
         self.RATELIMIT_SWALLOW_ERRORS = True
         self.TRUSTED_PROXIES = int(env.get("TRUSTED_PROXIES", "0"))
@@ -73,6 +78,7 @@ class Config:
         self.ALIPAY_PUBLIC_KEY = env.get("ALIPAY_PUBLIC_KEY") or None  # Alipay's public key, PEM or a path
         self.ALIPAY_GATEWAY = env.get("ALIPAY_GATEWAY") or None  # default: the sandbox, or openapi.alipay.com
         self.PLEDGE_HOLD_MINUTES = int(env.get("PLEDGE_HOLD_MINUTES", "30"))
+        self.PLEDGE_REMINDER_MINUTES = int(env.get("PLEDGE_REMINDER_MINUTES", "10"))  # unpaid-pledge reminder
         # Settlement (SPEC 2.6).
         self.FEE_RATE_BP = int(env.get("FEE_RATE_BP", "500"))  # 5%
         self.WITHDRAWAL_STAGE1_SHARE = int(env.get("WITHDRAWAL_STAGE1_SHARE", "50"))  # percent of the net

@@ -80,7 +80,8 @@ def _ship(project, pledge, carrier, tracking_number, now):
     pledge.carrier, pledge.tracking_number = carrier or None, tracking_number or None
     pledge.shipped_at = pledge.shipped_at or now
     if first:
-        notify(pledge.backer_id, "reward_shipped", link=f"/me/pledges/{pledge.id}", title=project.title)
+        notify(pledge.backer_id, "reward_shipped", link=f"/me/pledges/{pledge.id}", project_id=project.id,
+               title=project.title)
     return True
 
 
@@ -314,12 +315,12 @@ def notify_late(today=None):
     for pledge in late:
         link = f"/me/pledges/{pledge.id}"
         if link not in told:
-            notify(pledge.backer_id, "reward_late", link=link, title=pledge.project.title)
+            notify(pledge.backer_id, "reward_late", link=link, project_id=pledge.project_id, title=pledge.project.title)
             told.add(link)
     for project in {pledge.project for pledge in late}:
         link = f"/me/projects/{project.slug}/delivery"
         if link not in told:
-            notify(project.creator_id, "creator_late", link=link, title=project.title)
+            notify(project.creator_id, "creator_late", link=link, project_id=project.id, title=project.title)
     db.session.commit()
     return len(late)
 
@@ -332,6 +333,8 @@ class Reliability:
     confirmed: int  # confirmed by the backer (not automatically)
     ratings: int
     rating_sum: int
+    questions: int = 0  # questions of the last 30 days that count for the 24-hour reply rate (comments.reply_rate)
+    answered_in_time: int = 0
 
     @property
     def on_time_percent(self):
@@ -346,20 +349,29 @@ class Reliability:
         return round(self.rating_sum / self.ratings, 1) if self.ratings else None
 
     @property
+    def reply_percent(self):
+        return 100 * self.answered_in_time // self.questions if self.questions else None
+
+    @property
     def score(self):
-        """0–100: half on-time delivery, a quarter confirmations, a quarter ratings; None without a record."""
+        """0–100 over what is known: on-time delivery 40, confirmations 20, ratings 20, 24-hour replies 20.
+
+        None without a delivery record: answering questions alone does not make a creator reliable.
+        """
         if not self.due:
             return None
-        parts = [(50, self.on_time / self.due)]
+        parts = [(40, self.on_time / self.due)]
         if self.shipped:
-            parts.append((25, self.confirmed / self.shipped))
+            parts.append((20, self.confirmed / self.shipped))
         if self.ratings:
-            parts.append((25, (self.rating_sum / self.ratings - 1) / 4))
+            parts.append((20, (self.rating_sum / self.ratings - 1) / 4))
+        if self.questions:
+            parts.append((20, self.answered_in_time / self.questions))
         return round(100 * sum(w * v for w, v in parts) / sum(w for w, _ in parts))
 
 
 def reliability(creator_id, today=None):
-    """A creator's delivery record over all their projects, from one query."""
+    """A creator's delivery record over all their projects (one query) and 24-hour reply rate (one more)."""
     today = today or utcnow().date()
     rows = db.session.execute(
         select(Pledge.shipped_at, Pledge.received_at, Pledge.auto_confirmed, Pledge.rating, RewardTier.delivery_month)
@@ -379,7 +391,10 @@ def reliability(creator_id, today=None):
             confirmed += bool(row.received_at and not row.auto_confirmed)
         if row.rating:
             ratings, rating_sum = ratings + 1, rating_sum + row.rating
-    return Reliability(due, on_time, shipped, confirmed, ratings, rating_sum)
+    from crowdfund.comments import reply_rate
+
+    replies = reply_rate(creator_id)
+    return Reliability(due, on_time, shipped, confirmed, ratings, rating_sum, replies.asked, replies.in_time)
 
 
 def recent_ratings(creator_id, limit=20):

@@ -12,10 +12,11 @@ from PIL import Image, ImageDraw
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
-from crowdfund import accounts, guarantees, ledger, lifecycle, media, pledging, projects, review, settlement
+from crowdfund import (accounts, comments, follows, guarantees, ledger, lifecycle, media, messaging, pledging, projects,
+                       review, settlement, updates)
 from crowdfund.catalog import ensure_categories
 from crowdfund.extensions import db
-from crowdfund.models import Category, Pledge, PledgeStatus, Project, ProjectStatus, Role, SandboxTrade
+from crowdfund.models import Category, Comment, Pledge, PledgeStatus, Project, ProjectStatus, Role, SandboxTrade
 from crowdfund.models.base import utcnow
 
 # Listed in README; for the demo site only.
@@ -273,8 +274,37 @@ def _projects(backers):
     return created
 
 
+def _community(backers):
+    """Demo conversation on the lamp: an answered question (also in the FAQ), one waiting for the creator,
+    a comment with a reply, a public and a backers-only update, a follower with a reminder, a private message."""
+    project = db.session.scalar(select(Project).where(Project.title == PROJECTS[0][0]))
+    if project is None or db.session.scalar(select(Comment.id).where(Comment.project_id == project.id).limit(1)):
+        return 0
+    now, creator = utcnow(), project.creator
+    asked = comments.add_comment(project, backers[0], "台灯的色温可以手动调吗？还是只能自动？", is_question=True,
+                                 now=now - timedelta(hours=30))
+    comments.add_comment(project, creator, "可以。App 和台灯上的旋钮都能手动调，自动模式随时可以关掉。", parent=asked,
+                         now=now - timedelta(hours=27))
+    comments.promote_to_faq(asked, creator)
+    comments.add_comment(project, backers[1], "支持开增值税专用发票吗？", is_question=True, now=now - timedelta(hours=3))
+    liked = comments.add_comment(project, backers[2], "去年买过你们的夜灯，质量很好，期待这一款！",
+                                 now=now - timedelta(hours=20))
+    comments.add_comment(project, backers[3], "同感，夜灯用了一年还像新的。", parent=liked, now=now - timedelta(hours=18))
+    updates.post(project, creator, "第一批样机完成", "第一批 **20 台样机** 已经组装完成，下周开始做一个月的老化测试。",
+                 now=now - timedelta(days=2))
+    updates.post(project, creator, "给支持者的量产排期", "模具已经开好，量产排期和发货顺序见下表：\n\n"
+                 "| 批次 | 时间 |\n|---|---|\n| 早鸟 | 第 1 批 |\n| 标准版 | 第 2 批 |", backers_only=True,
+                 now=now - timedelta(days=1))
+    follows.follow(project, backers[4], remind=True)
+    backer = accounts.find_by_email("backer@demo.crowdfund.test")
+    follows.follow(project, backer)
+    messaging.start(project, backer, "你好，请问双灯家庭装可以分两个地址发货吗？", now=now - timedelta(hours=5))
+    return 1
+
+
 def seed_demo():
     """Create whatever demo data is missing; returns what was created."""
     categories = ensure_categories()
     users, backers = _users()
-    return {"users": users, "categories": categories, "projects": _projects(backers)}
+    created = _projects(backers)
+    return {"users": users, "categories": categories, "projects": created, "conversations": _community(backers)}

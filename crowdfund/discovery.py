@@ -2,7 +2,7 @@
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, null, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from crowdfund.extensions import db
@@ -168,3 +168,20 @@ def categories_by_slug(slug):
     """A category (top-level or sub) by slug."""
     return db.session.scalar(select(Category).where(Category.slug == slug)
                              .options(selectinload(Category.children), joinedload(Category.parent)))
+
+
+BACKERS_PER_PAGE = 50
+
+
+def backer_list(project_id, page=1):
+    """The public backer list: one row per paid backer, earliest first; a backer who asked to be hidden on any
+    pledge shows as anonymous. Returns (rows of (name or None, first paid at), has_more)."""
+    hidden = func.max(case((Pledge.anonymous.is_(True), 1), else_=0))
+    rows = db.session.execute(
+        select(case((hidden == 1, null()), else_=func.min(User.display_name)).label("name"),
+               func.min(Pledge.paid_at).label("since"))
+        .join(User, User.id == Pledge.backer_id)
+        .where(Pledge.project_id == project_id, Pledge.status == PledgeStatus.PAID)
+        .group_by(Pledge.backer_id).order_by(func.min(Pledge.paid_at), Pledge.backer_id)
+        .offset((page - 1) * BACKERS_PER_PAGE).limit(BACKERS_PER_PAGE + 1)).all()
+    return rows[:BACKERS_PER_PAGE], len(rows) > BACKERS_PER_PAGE

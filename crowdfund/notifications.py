@@ -1,6 +1,10 @@
-"""In-app notifications: `notify()` stores one; templates render it in the reader's language."""
+"""In-app notifications: `notify()` stores one, `notify_many()` one per account for a fan-out; templates render
+each in the reader's language. A notification with a `key` exists at most once per account, so a job that
+notifies can be re-run (or killed midway and re-run) without anyone hearing twice. The important kinds
+(EMAIL_KINDS) are also e-mailed by crowdfund.mailer, unless the account opted out (per kind group or project).
+"""
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from crowdfund.extensions import db
 from crowdfund.models import Notification
@@ -29,16 +33,58 @@ TEXTS = {
     "reward_shipped": _l("Your reward for “%(title)s” has shipped."),
     "verification_approved": _l("Your creator verification was approved. You can now submit projects."),
     "verification_rejected": _l("Your creator verification was rejected: %(reason)s"),
+    # Community (SPEC 3)
+    "question_asked": _l("%(name)s asked a question about “%(title)s”."),
+    "comment_replied": _l("%(name)s replied to your comment on “%(title)s”."),
+    "question_answered": _l("Your question about “%(title)s” was answered."),
+    "question_waiting": _l("A question about “%(title)s” has waited %(hours)s hours for your reply."),
+    "update_posted": _l("“%(title)s” posted an update: %(update)s"),
+    "project_ending": _l("“%(title)s”, which you asked to be reminded of, ends in 48 hours."),
+    "pledge_unpaid": _l("Your pledge to “%(title)s” is not paid yet. Pay before %(expires)s or the reward is "
+                        "released."),
+    "message_received": _l("%(name)s sent you a private message about “%(title)s”."),
+    "pledge_paid": _l("Your payment of %(amount_fen)s for “%(title)s” was received."),
+    "refund_done": _l("Your refund of %(amount_fen)s for “%(title)s” is complete."),
 }
 
 
-def notify(user_id, kind, link="", commit=False, **params):
-    """Queue an in-app notification for one account."""
+def notify(user_id, kind, link="", commit=False, project_id=None, key=None, **params):
+    """Queue an in-app notification for one account; with a `key`, only if that account has none with it yet."""
     if kind not in TEXTS:
         raise ValueError(f"unknown notification kind {kind!r}")
-    db.session.add(Notification(user_id=user_id, kind=kind, params=params, link=link))
+    if key is None:
+        db.session.add(Notification(user_id=user_id, kind=kind, params=params, link=link, project_id=project_id))
+    else:
+        notify_many([user_id], kind, key, link=link, project_id=project_id, **params)
     if commit:
         db.session.commit()
+
+
+def notify_many(user_ids, kind, key, link="", project_id=None, **params):
+    """Add one notification per account for the event `key`, skipping accounts that already have it.
+
+    One INSERT for the whole batch; the unique (user_id, key) constraint makes a re-run a no-op.
+    Returns how many were new. The caller commits.
+    """
+    if kind not in TEXTS:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    rows = [dict(user_id=user_id, kind=kind, params=params, link=link, project_id=project_id, key=key,
+                 created_at=utcnow()) for user_id in dict.fromkeys(user_ids)]
+    if not rows:
+        return 0
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    else:
+        return db.session.execute(insert(Notification).prefix_with("IGNORE").values(rows)).rowcount
+    statement = upsert(Notification).on_conflict_do_nothing(index_elements=["user_id", "key"])
+    ids = db.session.execute(statement.values(rows).returning(Notification.id)).scalars().all()
+    if kind in EMAIL_KINDS:
+        db.session.info.setdefault(NEW_EMAILS, []).extend(ids)  # crowdfund.mailer sends them after the commit
+    return len(ids)
 
 
 def notify_finance(kind, link="", **params):
@@ -51,28 +97,174 @@ def notify_finance(kind, link="", **params):
 
 
 def text(notification):
-    """The notification's sentence in the current language."""
-    return TEXTS[notification.kind] % notification.params
+    """The notification's sentence in the current language (amounts in `*_fen` params shown as money)."""
+    from crowdfund.i18n import format_money
+
+    params = {k: format_money(v) if k.endswith("_fen") else v for k, v in (notification.params or {}).items()}
+    return TEXTS[notification.kind] % params
 
 
-def unread_count(user_id):
-    return db.session.scalar(select(func.count(Notification.id)).where(
-        Notification.user_id == user_id, Notification.read_at.is_(None)))
+BADGE_CAP = 99  # the header shows "99+" beyond this, so the count never scans more unread rows than that
 
 
-def recent(user_id, limit=50):
-    return db.session.scalars(select(Notification).where(Notification.user_id == user_id)
-                              .order_by(Notification.id.desc()).limit(limit)).all()
+def unread_count(user_id, cap=None):
+    """How many notifications the account has not read (at most `cap` + 1 counted when a cap is given)."""
+    unread = select(Notification.id).where(Notification.user_id == user_id, Notification.read_at.is_(None))
+    if cap is not None:
+        unread = unread.limit(cap + 1)
+    return db.session.scalar(select(func.count()).select_from(unread.subquery()))
 
 
-def mark_all_read(user_id):
+def page_of(user_id, before=None, per_page=20):
+    """One page of the account's notifications, newest first, and the id to continue before (or None)."""
+    query = select(Notification).where(Notification.user_id == user_id)
+    if before:
+        query = query.where(Notification.id < before)
+    items = db.session.scalars(query.order_by(Notification.id.desc()).limit(per_page + 1)).all()
+    return items[:per_page], (items[per_page - 1].id if len(items) > per_page else None)
+
+
+def mark_read(user_id, notification_id, now=None):
+    """Mark one of the account's own notifications read; returns it, or None when it is not theirs."""
+    db.session.execute(update(Notification).where(
+        Notification.id == notification_id, Notification.user_id == user_id, Notification.read_at.is_(None)
+    ).values(read_at=now or utcnow()))
+    db.session.commit()
+    return db.session.scalar(select(Notification).where(Notification.id == notification_id,
+                                                        Notification.user_id == user_id))
+
+
+def mark_all_read(user_id, now=None):
     db.session.execute(update(Notification).where(Notification.user_id == user_id,
-                                                  Notification.read_at.is_(None)).values(read_at=utcnow()))
+                                                  Notification.read_at.is_(None)).values(read_at=now or utcnow()))
     db.session.commit()
 
 
 def unread_notifications():
-    """For the header badge: the signed-in account's unread count (0 when signed out)."""
+    """For the header badge: the signed-in account's unread count, capped (0 when signed out)."""
     from flask_login import current_user
 
-    return unread_count(current_user.id) if current_user.is_authenticated else 0
+    return unread_count(current_user.id, cap=BADGE_CAP) if current_user.is_authenticated else 0
+
+
+# E-mail (SPEC 3.5): which kinds are also e-mailed, grouped as the settings page offers them.
+NEW_EMAILS = "new_email_notifications"  # session.info key: ids of new notifications to e-mail after the commit
+EMAIL_GROUPS = {
+    "projects": (_l("My projects: review decisions, campaign results, withdrawals and late rewards"), (
+        "project_approved", "project_scheduled", "project_changes", "project_rejected", "project_live",
+        "creator_successful", "creator_failed", "creator_cancelled", "creator_late", "withdrawal_approved",
+        "withdrawal_rejected", "verification_approved", "verification_rejected")),
+    "pledges": (_l("My pledges: payments, refunds, campaign results and rewards"), (
+        "pledge_paid", "pledge_unpaid", "refund_done", "backer_successful", "backer_failed", "backer_cancelled",
+        "reward_shipped", "reward_late")),
+    "questions": (_l("Questions: new questions on my projects, answers to mine, reminders to reply"), (
+        "question_asked", "question_waiting", "question_answered")),
+    "updates": (_l("Updates and reminders from projects I follow or back"), ("update_posted", "project_ending")),
+    "messages": (_l("Private messages"), ("message_received",)),
+    "staff": (_l("Finance alerts (staff only)"), ("refund_failed", "reconciliation_mismatch")),
+}
+KIND_GROUP = {kind: group for group, (_label, kinds) in EMAIL_GROUPS.items() for kind in kinds}
+EMAIL_KINDS = frozenset(KIND_GROUP)
+
+
+def _opt_outs(user_id):
+    from crowdfund.models import EmailOptOut
+
+    return db.session.scalars(select(EmailOptOut).where(EmailOptOut.user_id == user_id)).all()
+
+
+def opted_out(rows, kind, project_id):
+    """Whether these opt-out rows (one account's) stop e-mail of `kind` about `project_id`."""
+    return any(row.kind in ("", kind) and row.project_id in (None, project_id) for row in rows)
+
+
+def email_settings(user_id):
+    """{"everything": bool, <group>: bool}: what the account receives, for the settings form."""
+    general = {row.kind for row in _opt_outs(user_id) if row.project_id is None}
+    settings = {"everything": "" not in general}
+    for group, (_label, kinds) in EMAIL_GROUPS.items():
+        settings[group] = not general.intersection(kinds)
+    return settings
+
+
+def save_email_settings(user_id, everything, groups):
+    """Store the settings form: all e-mail on or off, and each group (a dict group -> bool) on or off."""
+    from crowdfund.models import EmailOptOut
+
+    db.session.execute(delete(EmailOptOut).where(EmailOptOut.user_id == user_id, EmailOptOut.project_id.is_(None)))
+    if not everything:
+        db.session.add(EmailOptOut(user_id=user_id, kind=""))
+    for group, wanted in groups.items():
+        if not wanted:
+            db.session.add_all(EmailOptOut(user_id=user_id, kind=kind) for kind in EMAIL_GROUPS[group][1])
+    db.session.commit()
+
+
+def set_project_email(user_id, project_id, wanted):
+    """Receive (or stop) every e-mail about one project."""
+    from crowdfund.models import EmailOptOut
+
+    scope = (EmailOptOut.user_id == user_id, EmailOptOut.project_id == project_id)
+    if wanted:
+        db.session.execute(delete(EmailOptOut).where(*scope))
+    elif not db.session.scalar(select(EmailOptOut.id).where(*scope, EmailOptOut.kind == "")):
+        db.session.add(EmailOptOut(user_id=user_id, kind="", project_id=project_id))
+    db.session.commit()
+
+
+def project_email_choices(user_id):
+    """[(project, receives e-mail)] for the projects the account follows, backed, created or muted."""
+    from crowdfund.models import EmailOptOut, Follow, Pledge, Project
+
+    related = (select(Follow.project_id).where(Follow.user_id == user_id)
+               .union(select(Pledge.project_id).where(Pledge.backer_id == user_id, Pledge.paid_at.is_not(None)),
+                      select(Project.id).where(Project.creator_id == user_id),
+                      select(EmailOptOut.project_id).where(EmailOptOut.user_id == user_id,
+                                                           EmailOptOut.project_id.is_not(None))))
+    muted = set(db.session.scalars(select(EmailOptOut.project_id).where(
+        EmailOptOut.user_id == user_id, EmailOptOut.kind == "", EmailOptOut.project_id.is_not(None))))
+    projects = db.session.scalars(select(Project).where(Project.id.in_(related)).order_by(Project.id.desc())).all()
+    return [(project, project.id not in muted) for project in projects]
+
+
+def _serializer():
+    from flask import current_app
+    from itsdangerous import URLSafeSerializer
+
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="unsubscribe")
+
+
+def unsubscribe_token(user_id, kind, project_id=None):
+    """A signed token standing for "stop e-mail like this" (no login needed to use it)."""
+    return _serializer().dumps({"u": user_id, "k": kind, "p": project_id})
+
+
+def read_unsubscribe_token(token):
+    """(user_id, kind, project_id) from a token; raises itsdangerous.BadData when it was not ours or altered."""
+    from itsdangerous import BadData
+
+    data = _serializer().loads(token)
+    if not isinstance(data, dict) or not isinstance(data.get("u"), int) or data.get("k") not in EMAIL_KINDS:
+        raise BadData("malformed unsubscribe token")
+    return data["u"], data["k"], data.get("p") if isinstance(data.get("p"), int) else None
+
+
+def unsubscribed(user_id, kind, project_id, scope):
+    """Whether the account already stopped this e-mail: about the project ("project") or of this group ("kind")."""
+    rows = _opt_outs(user_id)
+    if scope == "project":
+        return any(row.kind == "" and row.project_id == project_id for row in rows)
+    general = {row.kind for row in rows if row.project_id is None}
+    return "" in general or set(EMAIL_GROUPS[KIND_GROUP[kind]][1]) <= general
+
+
+def unsubscribe(user_id, kind, project_id, scope):
+    """One-click unsubscribe: stop e-mail about the project, or every e-mail of the kind's group."""
+    from crowdfund.models import EmailOptOut
+
+    if scope == "project" and project_id is not None:
+        return set_project_email(user_id, project_id, False)
+    have = {row.kind for row in _opt_outs(user_id) if row.project_id is None}
+    db.session.add_all(EmailOptOut(user_id=user_id, kind=other) for other in EMAIL_GROUPS[KIND_GROUP[kind]][1]
+                       if other not in have)
+    db.session.commit()

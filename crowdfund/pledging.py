@@ -18,6 +18,7 @@ from crowdfund import ledger, lifecycle
 from crowdfund.extensions import db
 from crowdfund.models import Pledge, PledgeStatus, RewardTier
 from crowdfund.models.base import utcnow
+from crowdfund.notifications import notify
 
 P = PledgeStatus
 MIN_WITHOUT_REWARD_FEN = 100
@@ -194,6 +195,8 @@ def record_payment(out_trade_no, trade_no, total_fen, paid_at=None):
     if _move(pledge.id, [P.PENDING], P.PAID, trade_no=trade_no, paid_at=paid_at, paid_fen=total_fen):
         ledger.post("payment", f"payment:{out_trade_no}",
                     received + [(ledger.escrow(pledge.project_id), -pledge.amount_fen)], project_id=pledge.project_id)
+        notify(pledge.backer_id, "pledge_paid", link=f"/me/pledges/{pledge.id}", project_id=pledge.project_id,
+               key=f"paid:{pledge.id}", title=pledge.project.title, amount_fen=total_fen)
         db.session.commit()
         if pledge.replaces_id is not None:
             _replace_after_payment(pledge)
@@ -239,6 +242,8 @@ def refund_late_payment(pledge_id):
     ledger.post("refund", f"refund:{out_request_no}", [(ledger.REFUNDS_PAYABLE, pledge.amount_fen),
                                                         (ledger.clearing(pledge.provider), -pledge.amount_fen)],
                 project_id=pledge.project_id)
+    notify(pledge.backer_id, "refund_done", link=f"/me/pledges/{pledge.id}", project_id=pledge.project_id,
+           key=f"refund:{out_request_no}", title=pledge.project.title, amount_fen=pledge.amount_fen)
     db.session.commit()
     return "refunded"
 

@@ -11,7 +11,7 @@ from crowdfund import guarantees, ledger
 from crowdfund.extensions import db
 from crowdfund.models import Pledge, PledgeStatus, Refund
 from crowdfund.models.base import utcnow
-from crowdfund.notifications import notify_finance
+from crowdfund.notifications import notify, notify_finance
 from crowdfund.payments import PaymentError, get_provider
 from crowdfund.queueing import enqueue, periodic
 
@@ -112,6 +112,8 @@ def execute(refund_id):
     # difference leaves it paid.
     if pledge.status == PledgeStatus.CANCELLED or (pledge.status == PledgeStatus.PAID and refund.reason in FULL):
         pledge.status = PledgeStatus.REFUNDED
+    notify(pledge.backer_id, "refund_done", link=f"/me/pledges/{pledge.id}", project_id=pledge.project_id,
+           key=f"refund:{refund.id}", title=pledge.project.title, amount_fen=refund.amount_fen)
     db.session.commit()
     return "succeeded"
 

@@ -162,7 +162,7 @@ def run_machine_review(project_id):
     link = f"/me/projects/{project.slug}/edit/basics"
     if creator.blacklisted_at is not None:
         lifecycle.transition(project, S.REJECTED, reason="blacklisted creator", commit=False)
-        notify(creator.id, "project_rejected", link="/me/projects", title=project.title,
+        notify(creator.id, "project_rejected", link="/me/projects", project_id=project.id, title=project.title,
                reason=str(_l("this account may not launch projects.")))
         outcome = "rejected"
     elif any(f.severity == Severity.BLOCKING for f in findings):
@@ -173,7 +173,7 @@ def run_machine_review(project_id):
         db.session.add(ReviewDecision(project_id=project.id, decision="changes",
                                       reasons={k: " ".join(v) for k, v in reasons.items()}))
         lifecycle.transition(project, S.CHANGES_REQUESTED, reason="machine review: blocking findings", commit=False)
-        notify(creator.id, "project_changes", link=link, title=project.title)
+        notify(creator.id, "project_changes", link=link, project_id=project.id, title=project.title)
         outcome = "changes_requested"
     else:
         lifecycle.transition(project, S.IN_REVIEW, reason="machine review passed", commit=False)
@@ -228,10 +228,12 @@ def approve(project, moderator, launch_at=None, now=None):
     lifecycle.transition(project, S.APPROVED, actor=moderator, reason="approved", now=now, commit=False)
     audit.record(moderator, "project.approve", project, launch_at=launch_at.isoformat() if scheduled else "now")
     if scheduled:
-        notify(project.creator_id, "project_scheduled", link=f"/projects/{project.slug}", title=project.title)
+        notify(project.creator_id, "project_scheduled", link=f"/projects/{project.slug}", project_id=project.id,
+               title=project.title)
     else:
         lifecycle.transition(project, S.LIVE, actor=moderator, reason="launched on approval", now=now, commit=False)
-        notify(project.creator_id, "project_live", link=f"/projects/{project.slug}", title=project.title)
+        notify(project.creator_id, "project_live", link=f"/projects/{project.slug}", project_id=project.id,
+               title=project.title)
     db.session.commit()
 
 
@@ -247,7 +249,7 @@ def request_changes(project, moderator, reasons):
     audit.record(moderator, "project.request_changes", project, reasons=reasons)
     first_step = next(step for step in ("basics", "story", "funding", "rewards", "risk") if step in reasons)
     notify(project.creator_id, "project_changes", link=f"/me/projects/{project.slug}/edit/{first_step}",
-           title=project.title)
+           project_id=project.id, title=project.title)
     db.session.commit()
 
 
@@ -260,7 +262,8 @@ def reject(project, moderator, reason):
                                   reasons={"reason": reason.strip()}))
     lifecycle.transition(project, S.REJECTED, actor=moderator, reason=reason.strip(), commit=False)
     audit.record(moderator, "project.reject", project, reason=reason.strip())
-    notify(project.creator_id, "project_rejected", link="/me/projects", title=project.title, reason=reason.strip())
+    notify(project.creator_id, "project_rejected", link="/me/projects", project_id=project.id, title=project.title,
+           reason=reason.strip())
     db.session.commit()
 
 
@@ -277,6 +280,7 @@ def launch_due(now=None):
     due = db.session.scalars(select(Project).where(Project.status == S.APPROVED, Project.launch_at <= now)).all()
     for project in due:
         lifecycle.transition(project, S.LIVE, reason="scheduled launch", now=now, commit=False)
-        notify(project.creator_id, "project_live", link=f"/projects/{project.slug}", title=project.title)
+        notify(project.creator_id, "project_live", link=f"/projects/{project.slug}", project_id=project.id,
+               title=project.title)
     db.session.commit()
     return len(due)

@@ -1,4 +1,5 @@
 """Role checks, safe redirects and the security headers every response carries."""
+import re
 from functools import wraps
 from urllib.parse import urljoin, urlsplit
 
@@ -53,7 +54,8 @@ def safe_next(target, default=None):
         return default
     if not target.startswith("/") or target.startswith("//"):
         return default
-    return parts.path + (f"?{parts.query}" if parts.query else "")
+    fragment = parts.fragment if re.fullmatch(r"[\w-]{1,64}", parts.fragment) else ""  # e.g. back to #comments
+    return parts.path + (f"?{parts.query}" if parts.query else "") + (f"#{fragment}" if fragment else "")
 
 
 def add_security_headers(response):

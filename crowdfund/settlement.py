@@ -124,7 +124,7 @@ def approve(withdrawal, finance, today=None):
                 [(ledger.escrow(withdrawal.project_id), withdrawal.amount_fen),
                  (creator_payable(withdrawal.project_id), -withdrawal.amount_fen)], project_id=withdrawal.project_id)
     audit.record(finance, "withdrawal.approve", withdrawal, due=withdrawal.due_date.isoformat())
-    notify(withdrawal.project.creator_id, "withdrawal_approved", link="/me/projects",
+    notify(withdrawal.project.creator_id, "withdrawal_approved", link="/me/projects", project_id=withdrawal.project_id,
            title=withdrawal.project.title, due=withdrawal.due_date.isoformat())
     db.session.commit()
 
@@ -137,7 +137,7 @@ def reject(withdrawal, finance, reason):
     withdrawal.status, withdrawal.reason = "rejected", reason.strip()
     withdrawal.decided_by_id, withdrawal.decided_at = finance.id, utcnow()
     audit.record(finance, "withdrawal.reject", withdrawal, reason=reason.strip())
-    notify(withdrawal.project.creator_id, "withdrawal_rejected", link="/me/projects",
+    notify(withdrawal.project.creator_id, "withdrawal_rejected", link="/me/projects", project_id=withdrawal.project_id,
            title=withdrawal.project.title, reason=reason.strip())
     db.session.commit()
 

@@ -469,3 +469,41 @@ def make_project(app, make_user):
             return project.slug
 
     return factory
+
+
+class SmtpInbox:
+    """What a real SMTP server (aiosmtpd) received, parsed; `refuse` makes it answer DATA with that reply."""
+
+    def __init__(self):
+        self.envelopes = []
+        self.refuse = None
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.refuse:
+            return self.refuse
+        self.envelopes.append(envelope)
+        return "250 Message accepted for delivery"
+
+    @property
+    def messages(self):
+        from email import message_from_bytes, policy
+
+        return [message_from_bytes(envelope.content, policy=policy.default) for envelope in self.envelopes]
+
+
+@pytest.fixture
+def smtp_server():
+    """An aiosmtpd server on a free local port; `.inbox` holds what arrived, `.host`/`.port` where to send."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = SmtpInbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    controller.inbox, controller.host = inbox, "127.0.0.1"
+    yield controller
+    controller.stop()

@@ -1,6 +1,8 @@
 """Database models, one module per aggregate."""
 from crowdfund.models.audit import AuditEntry
 from crowdfund.models.category import Category
+from crowdfund.models.community import (Block, Comment, EmailOptOut, FaqEntry, Follow, Message, MessageThread,
+                                        ProjectUpdate, Report, UpdateRevision)
 from crowdfund.models.jobs import PeriodicRun
 from crowdfund.models.ledger import (Guarantee, LedgerAccount, LedgerEntry, LedgerHead, LedgerTransaction,
                                      ReconciliationRun, Refund, Withdrawal)
@@ -16,6 +18,8 @@ from crowdfund.models.user import Role, User, UserRole
 from crowdfund.models.verification import CreatorVerification, VerificationKind, VerificationStatus
 
 __all__ = [
+    "Block", "Comment", "EmailOptOut", "FaqEntry", "Follow", "Message", "MessageThread", "ProjectUpdate", "Report",
+    "UpdateRevision",
     "Guarantee", "LedgerAccount", "LedgerEntry", "LedgerHead", "LedgerTransaction", "ReconciliationRun", "Refund",
     "Withdrawal",
     "Address", "PaymentNotification", "SandboxRefund", "SandboxTrade",

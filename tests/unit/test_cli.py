@@ -32,7 +32,8 @@ def test_seed_demo_is_idempotent_and_covers_every_role_and_state(app, runner, fo
     first = runner.invoke(args=["seed-demo"])
     second = runner.invoke(args=["seed-demo"])
     assert first.exit_code == second.exit_code == 0, first.output
-    assert "0 users, 0 categories and 0 projects created" in second.output
+    assert "1 conversations created" in first.output
+    assert "0 users, 0 categories and 0 projects and 0 conversations created" in second.output
     with app.app_context():
         users = db.session.query(User).all()
         assert len(users) == len(DEMO_USERS) + len(DEMO_BACKERS)
@@ -58,8 +59,18 @@ def test_seed_demo_is_idempotent_and_covers_every_role_and_state(app, runner, fo
         successful = next(p for p in rows if p.status == ProjectStatus.SUCCESSFUL)
         funds = ledger.project_funds(successful.id)
         assert funds["fees"] == funds["raised"] * 5 // 100 and funds["escrow"] == funds["raised"] - funds["fees"]
+        from crowdfund.models import Comment, FaqEntry, Follow, MessageThread, ProjectUpdate
+
+        lamp = next(p for p in rows if p.title == PROJECTS[0][0])
+        assert db.session.query(Comment).filter_by(project_id=lamp.id).count() == 5
+        assert db.session.query(FaqEntry).filter_by(project_id=lamp.id).count() == 1
+        assert {u.backers_only for u in db.session.query(ProjectUpdate).filter_by(project_id=lamp.id)} == {True, False}
+        assert db.session.query(Follow).filter_by(project_id=lamp.id).count() == 2
+        assert db.session.query(MessageThread).filter_by(project_id=lamp.id).count() == 1
     email, _, password, _ = DEMO_USERS[0]
     assert forms.login(email=email, password=password).status_code == 303
+    page = forms.client.get(f"/projects/{lamp.slug}").get_data(as_text=True)
+    assert "台灯的色温可以手动调吗？" in page and "第一批样机完成" in page
 
 
 def test_demo_passwords_are_listed_in_readme(repo_root):

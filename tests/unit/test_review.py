@@ -1,5 +1,5 @@
 """Machine review rules, on Chinese and English input, and the routing that follows."""
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -44,11 +44,19 @@ def test_a_clean_project_goes_to_the_moderators(app, make_project):
     assert not any(sev == "blocking" for _, sev, _ in findings)
 
 
-def test_delivery_before_the_campaign_ends_is_blocking(app, make_project):
-    early = utcnow().strftime("%Y-%m")
-    slug = make_project(status="submitted", tiers=[dict(title="早鸟", price_fen=100_00, delivery_month=early)])
-    outcome, findings, _ = run(app, slug)
-    assert outcome == "changes_requested" and ("delivery_before_end", "blocking", "rewards") in findings
+@pytest.mark.parametrize("today, month, blocking", [
+    (datetime(2027, 1, 15, 4, tzinfo=timezone.utc), "2027-01", True),  # ends 14 February, promised for January
+    (datetime(2027, 1, 1, 4, tzinfo=timezone.utc), "2026-12", True),  # the 1st of a 31-day month, last month
+    (datetime(2027, 1, 1, 4, tzinfo=timezone.utc), "2027-01", False),  # ends 31 January, delivered by its end
+    (datetime(2027, 1, 15, 4, tzinfo=timezone.utc), "2027-02", False),
+])
+def test_delivery_before_the_campaign_ends_is_blocking(app, make_project, today, month, blocking):
+    slug = make_project(status="submitted", duration_days=30,
+                        tiers=[dict(title="早鸟", price_fen=100_00, delivery_month=month)])
+    with app.app_context():
+        project = db.session.scalar(db.select(Project).filter_by(slug=slug))
+        found = {(f.rule, f.severity.value, f.field) for f in review.machine_findings(project, now=today)}
+    assert (("delivery_before_end", "blocking", "rewards") in found) is blocking
 
 
 def test_goal_that_cannot_be_reached_is_blocking_and_below_cost_is_a_warning(app, make_project):

@@ -21,7 +21,8 @@ def test_templates_have_no_inline_script_style_or_remote_assets(repo_root):
         text = path.read_text()
         assert not re.search(r"<script(?![^>]*\bsrc=)", text), path
         assert not re.search(r"\son[a-z]+=", text), path
-        assert " style=" not in text and "<style" not in text, path
+        if path.parent.name != "emails":  # mail clients ignore stylesheets; e-mails carry inline styles
+            assert " style=" not in text and "<style" not in text, path
         assert not re.search(r'(src|href)="(https?:)?//', text), path
         assert not re.search(r"\|\s*safe", text.replace("_html|safe", "")), path
 

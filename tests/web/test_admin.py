@@ -11,7 +11,11 @@ PUBLIC_ENDPOINTS = {"static", "public.index", "public.legal_document", "public.s
                     "auth.signup", "auth.login", "auth.logout", "projects.show", "projects.category",
                     "projects.search", "projects.funds", "projects.creator", "media.show", "payments.alipay_notify",
                     "payments.alipay_return",
-                    "sandbox.gateway", "sandbox.cashier"}
+                    "sandbox.gateway", "sandbox.cashier",
+                    # Reading a project's conversation is public; the badge answers signed-out visitors with
+                    # nothing; unsubscribe links are authenticated by their signature, not a session.
+                    "projects.backers", "comments.index", "comments.show", "updates.index", "updates.show",
+                    "updates.feed", "notices.badge", "notices.unsubscribe"}
 
 
 def test_every_other_view_goes_through_the_role_check_decorator(app):

@@ -97,6 +97,14 @@ def test_next_after_login_only_goes_to_this_site(client, forms, make_user):
     assert response.location == "/account/?tab=1"
 
 
+def test_next_keeps_a_plain_anchor_only(client, forms, make_user):
+    """Back to the place on the page (e.g. the comment form), but nothing that is not a plain anchor."""
+    make_user(email="ann@example.com")
+    assert forms.login(next="/projects/abc#comments").location == "/projects/abc#comments"
+    forms.logout()
+    assert forms.login(next="/projects/abc#x\"><script>").location == "/projects/abc"
+
+
 def test_login_rotates_the_session(client, forms, make_user):
     make_user(email="ann@example.com")
     before = forms.token("/login")

@@ -4,7 +4,6 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from crowdfund import accounts
-from crowdfund import notifications as notices
 from crowdfund.blueprints.account import bp
 from crowdfund.blueprints.account.forms import ChangePasswordForm, ProfileForm
 from crowdfund.blueprints.auth.routes import start_session
@@ -43,13 +42,3 @@ def password():
             return redirect_after_post(request.path, _("Password changed. Other devices have been signed out."))
     status = 422 if form.errors else 200
     return render("account/password.html", "password_form", status=status, form=form)
-
-
-@bp.route("/notifications", methods=["GET", "POST"])
-@login_required
-def notifications():
-    """In-app notifications; POST marks them all read."""
-    if request.method == "POST":
-        notices.mark_all_read(current_user.id)
-        return redirect_after_post(request.path)
-    return render("account/notifications.html", items=notices.recent(current_user.id), text=notices.text)

@@ -4,7 +4,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
 
-from crowdfund import accountability, delivery, ledger, media, projects, review, settlement, verification
+from crowdfund import accountability, comments, delivery, ledger, media, projects, review, settlement, verification
 from crowdfund.blueprints.creator import bp
 from crowdfund.blueprints.creator.forms import VerificationForm
 from crowdfund.extensions import db
@@ -21,6 +21,7 @@ def projects_list():
                  if p.status.value in ("changes_requested", "rejected")}
     explain = {p.id for p in items if accountability.needs_explanation(p)}
     return render("creator/projects.html", items=items, decisions=decisions, explain=explain,
+                  waiting=comments.waiting_counts(p.id for p in items),
                   verification=verification.latest(current_user),
                   verified=verification.is_verified(current_user))
 

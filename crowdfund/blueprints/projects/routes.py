@@ -2,7 +2,7 @@
 from flask import abort, request
 from flask_login import current_user
 
-from crowdfund import accountability, delivery, discovery, guarantees, ledger, lifecycle
+from crowdfund import accountability, comments, delivery, discovery, guarantees, ledger, lifecycle, messaging, updates
 from crowdfund.blueprints.projects import bp
 from crowdfund.catalog import category_tree
 from crowdfund.htmx import render
@@ -37,7 +37,9 @@ def show_page(slug, block=None, status=200, guarantee_form=None):
     return render("projects/show.html", block, status=status, project=project, progress=progress, counts=counts,
                   can_pledge=lifecycle.accepts_pledges(project), reliability=delivery.reliability(project.creator_id),
                   guarantee=guarantee, guarantee_form=guarantee_form,
-                  show_explanation=bool(project.creator_explanation) and accountability.needs_explanation(project))
+                  show_explanation=bool(project.creator_explanation) and accountability.needs_explanation(project),
+                  **comments.page_context(project, current_user), **updates.page_context(project, current_user),
+                  **messaging.page_context(project, current_user))
 
 
 @bp.route("/creators/<int:user_id>")
@@ -62,6 +64,18 @@ def _listing(template, **filters):
     return render(template, block, items=items, has_more=has_more, progress=progress, sort=sort, page=page,
                   sorts=discovery.SORTS, q=filters.get("q") or "",
                   category=filters.get("category"), subcategory=filters.get("subcategory"), **extra)
+
+
+@bp.route("/projects/<slug>/backers")
+def backers(slug):
+    """The public backer list; backers who asked to stay anonymous are shown without their name."""
+    project, progress, _ = discovery.project_page(slug)
+    if project is None or not _may_see(project):
+        abort(404)
+    page = min(max(request.args.get("page", 1, type=int), 1), 10_000)
+    rows, has_more = discovery.backer_list(project.id, page)
+    return render("projects/backers.html", project=project, progress=progress, rows=rows, page=page,
+                  has_more=has_more)
 
 
 @bp.route("/projects/<slug>/funds")
