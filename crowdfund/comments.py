@@ -4,21 +4,21 @@ A top-level comment may be a question. Replies are one level deep: a reply to a 
 top-level thread. A reply by the project's creator or a moderator is official (发起人回复 / 官方回复);
 the first official reply to a question sets its `answered_at`. A question still unanswered after 12
 and after 24 hours reminds the creator, once each (`remind_unanswered`). Moderators see unanswered
-questions across projects (`open_questions`) and what people reported (`open_reports`).
+questions across projects (`open_questions`); reports are settled in crowdfund/reports.py.
 """
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload, lazyload
+from sqlalchemy.orm import aliased, joinedload, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from crowdfund import lifecycle
 from crowdfund.domain import RuleError
 from crowdfund.extensions import db
-from crowdfund.models import Comment, FaqEntry, Message, Pledge, PledgeStatus, Project, Report, Role, User
+from crowdfund.models import Comment, FaqEntry, Pledge, PledgeStatus, Project, Report, Role, User
 from crowdfund.models.base import utcnow
 from crowdfund.notifications import notify, notify_many
 from crowdfund.queueing import periodic
@@ -163,8 +163,22 @@ def delete_comment(comment, user, now=None, commit=True):
             # A deleted answer no longer answers: the earliest remaining official reply does, if any.
             top.answered_at = min((r.created_at for r in top.replies if r.reply_role and r.deleted_at is None),
                                   default=None)
+        _refresh_faq(top)
     if commit:
         db.session.commit()
+
+
+def _refresh_faq(question):
+    """Keep a promoted question's FAQ entry true to the thread: gone with the question or its last official
+    answer, otherwise showing the earliest official answer still standing."""
+    entry = db.session.scalar(select(FaqEntry).where(FaqEntry.question_id == question.id))
+    if entry is None:
+        return
+    answer = official_answer(question) if question.deleted_at is None else None
+    if answer is None:
+        db.session.delete(entry)
+    else:
+        entry.answer_html = answer.body_html
 
 
 def report_comment(comment, reporter, reason="", now=None):
@@ -308,10 +322,17 @@ def remove_faq(entry, user):
 
 
 def reply_rate(creator_id, now=None):
-    """The creator's 24-hour reply rate over questions others asked in the last 30 days (one query)."""
+    """The creator's 24-hour reply rate over questions others asked in the last 30 days (one query).
+
+    Only the creator's own replies count: a moderator answering for them does not make them responsive.
+    """
     now = now or utcnow()
+    reply = aliased(Comment)
+    answered = (select(func.min(reply.created_at))
+                .where(reply.parent_id == Comment.id, reply.reply_role == "creator", reply.deleted_at.is_(None))
+                .correlate(Comment).scalar_subquery())
     rows = db.session.execute(
-        select(Comment.created_at, Comment.answered_at).join(Project, Project.id == Comment.project_id)
+        select(Comment.created_at, answered.label("answered_at")).join(Project, Project.id == Comment.project_id)
         .where(Project.creator_id == creator_id, Comment.is_question.is_(True), Comment.parent_id.is_(None),
                Comment.deleted_at.is_(None), Comment.author_id != creator_id,
                Comment.created_at >= now - RATE_WINDOW)).all()
@@ -358,58 +379,3 @@ def remind_unanswered(now=None):
                             title=row.title, hours=hours)
     db.session.commit()
     return sent
-
-
-@dataclass(frozen=True)
-class ReportedItem:
-    """One reported comment or private message with its open reports (oldest first)."""
-
-    kind: str  # "comment" or "message"
-    target_id: int
-    reports: list  # [(Report, reporter User)]
-    comment: Comment | None
-    message: Message | None
-    sender: User | None  # the message's sender
-
-
-def open_reports(limit=200):
-    """What people reported and moderators have not settled, one item per comment or message, oldest first."""
-    reports = db.session.scalars(select(Report).where(Report.resolved_at.is_(None))
-                                 .order_by(Report.created_at, Report.id).limit(limit)).all()
-    wanted = defaultdict(set)
-    for report in reports:
-        wanted[report.target_kind].add(report.target_id)
-    found = db.session.scalars(select(Comment).where(Comment.id.in_(wanted["comment"]))
-                               .options(_authors(), joinedload(Comment.project), lazyload(Comment.replies)))
-    comments = {c.id: c for c in found}
-    messages = {m.id: m for m in db.session.scalars(select(Message).where(Message.id.in_(wanted["message"])))}
-    user_ids = {r.reporter_id for r in reports} | {m.sender_id for m in messages.values()}
-    users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(user_ids))
-                                                 .options(lazyload(User.role_rows)))}
-    grouped = {}
-    for report in reports:
-        key = (report.target_kind, report.target_id)
-        if key not in grouped:
-            message = messages.get(report.target_id) if report.target_kind == "message" else None
-            grouped[key] = ReportedItem(report.target_kind, report.target_id, [],
-                                        comments.get(report.target_id) if report.target_kind == "comment" else None,
-                                        message, users.get(message.sender_id) if message else None)
-        grouped[key].reports.append((report, users.get(report.reporter_id)))
-    return list(grouped.values())
-
-
-def resolve_reports(report, moderator, delete=False, now=None):
-    """Close every open report on the reported item; with `delete`, delete the reported comment first."""
-    now = now or utcnow()
-    if not moderator.has_role(Role.MODERATOR):
-        raise CommentError("moderator")
-    if delete:
-        comment = db.session.get(Comment, report.target_id) if report.target_kind == "comment" else None
-        if comment is None:
-            raise CommentError("not_comment")
-        delete_comment(comment, moderator, now, commit=False)
-    closed = db.session.execute(update(Report).where(
-        Report.target_kind == report.target_kind, Report.target_id == report.target_id,
-        Report.resolved_at.is_(None)).values(resolved_at=now, resolved_by_id=moderator.id)).rowcount
-    db.session.commit()
-    return closed

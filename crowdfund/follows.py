@@ -5,6 +5,7 @@ reminder 48 hours before a live campaign ends. Two periodic jobs remind people: 
 once per project (key `ending:<project>`), and backers whose pledge is still unpaid, once per pledge
 before its hold expires (key `unpaid:<pledge>`). The keys make every run safe to repeat.
 """
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -115,10 +116,11 @@ def followed_by(user):
 def remind_ending(now=None):
     """Tell followers who asked that a live campaign ends within 48 hours (once each); returns how many were told."""
     now = now or utcnow()
-    ending = db.session.execute(select(Project.id, Project.slug, Project.title).where(
+    ending = db.session.execute(select(Project.id, Project.slug, Project.title, Project.end_at).where(
         Project.status == ProjectStatus.LIVE, Project.end_at > now, Project.end_at <= now + REMIND_BEFORE)).all()
     told = 0
-    for project_id, slug, title in ending:
+    for project_id, slug, title, end_at in ending:
+        hours = math.ceil((end_at - now).total_seconds() / 3600)  # who asked late hears the truth, not "48"
         key = f"ending:{project_id}"
         # Skip those already told, so each tick over the 48 hours only looks at people who asked since.
         told_already = exists().where(Notification.user_id == Follow.user_id, Notification.key == key)
@@ -130,7 +132,7 @@ def remind_ending(now=None):
             if not ids:
                 break
             told += notify_many(ids, "project_ending", key, link=f"/projects/{slug}", project_id=project_id,
-                                title=title)
+                                title=title, hours=hours)
             db.session.commit()
             after = ids[-1]
     return told

@@ -196,8 +196,12 @@ def unread_count(user_id):
     return db.session.scalar(select(func.count(MessageThread.id)).where(_mine(user_id), _unread(user_id)))
 
 
-def inbox(user_id):
-    """The account's threads, newest first: (thread, other party's name, project title, project slug, unread)."""
+INBOX_PAGE = 50
+
+
+def inbox(user_id, page=1):
+    """One page of the account's threads, newest first: (thread, other party's name, project title, project slug,
+    unread), and whether there are more."""
     read_at = _my_read_at(user_id)
     other_id = case((MessageThread.creator_id == user_id, MessageThread.member_id), else_=MessageThread.creator_id)
     unread = (select(func.count(Message.id))
@@ -208,9 +212,10 @@ def inbox(user_id):
         select(MessageThread, User.display_name, Project.title, Project.slug, unread)
         .join(User, User.id == other_id).join(Project, Project.id == MessageThread.project_id)
         .where(_mine(user_id)).order_by(MessageThread.last_message_at.desc(), MessageThread.id.desc())
+        .offset((page - 1) * INBOX_PAGE).limit(INBOX_PAGE + 1)
     ).all()
     return [dict(thread=t, other_name=name, title=title, slug=slug, unread=count)
-            for t, name, title, slug, count in rows]
+            for t, name, title, slug, count in rows[:INBOX_PAGE]], len(rows) > INBOX_PAGE
 
 
 def block(blocker_id, blocked_id, now=None):

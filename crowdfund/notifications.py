@@ -39,7 +39,7 @@ TEXTS = {
     "question_answered": _l("Your question about “%(title)s” was answered."),
     "question_waiting": _l("A question about “%(title)s” has waited %(hours)s hours for your reply."),
     "update_posted": _l("“%(title)s” posted an update: %(update)s"),
-    "project_ending": _l("“%(title)s”, which you asked to be reminded of, ends in 48 hours."),
+    "project_ending": _l("“%(title)s”, which you asked to be reminded of, ends in %(hours)s hours."),
     "pledge_unpaid": _l("Your pledge to “%(title)s” is not paid yet. Pay before %(expires)s or the reward is "
                         "released."),
     "message_received": _l("%(name)s sent you a private message about “%(title)s”."),
@@ -75,7 +75,6 @@ def notify_many(user_ids, kind, key, link="", project_id=None, **params):
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as upsert
-
     elif dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as upsert
     else:

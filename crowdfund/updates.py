@@ -109,9 +109,14 @@ def edit(update, editor, title, body, backers_only, now=None):
         update.revisions.append(UpdateRevision(title=update.title, body=update.body, editor_id=editor.id,
                                                replaced_at=now))
     update.title, update.body, update.body_html = title, body, markdown_to_html(body)
+    opened = update.backers_only and not backers_only
     update.backers_only = bool(backers_only)
     update.edited_at = now
+    if opened:  # followers were not told of a backers-only update; now they may read it, tell them
+        update.fanned_out_at = None
     db.session.commit()
+    if opened:
+        enqueue(send_notifications, update.id, queue="notifications", job_id=f"update-fan-out-{update.id}-open")
     return update
 
 

@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from crowdfund import comments, delivery
+from crowdfund import comments, delivery, reports
 from crowdfund.comments import CommentError
 from crowdfund.extensions import db
 from crowdfund.models import (Comment, FaqEntry, Message, MessageThread, Notification, Project, Report, User)
@@ -164,7 +164,7 @@ def test_moderators_see_reports_grouped_and_settle_them(app, people):
                               created_at=T0 + timedelta(minutes=90)))
         db.session.commit()
 
-        items = comments.open_reports()
+        items = reports.open_reports()
         assert [(i.kind, i.target_id) for i in items] == [("comment", spam.id), ("message", message.id)], \
             "one item per reported thing, oldest report first"
         assert [reporter.id for _, reporter in items[0].reports] == [u["backer"].id, u["creator"].id]
@@ -172,11 +172,11 @@ def test_moderators_see_reports_grouped_and_settle_them(app, people):
 
         first_report = items[0].reports[0][0]
         with pytest.raises(CommentError):
-            comments.resolve_reports(first_report, u["other"], delete=True)
-        assert comments.resolve_reports(first_report, u["moderator"], delete=True) == 2
+            reports.resolve_reports(first_report, u["other"], delete=True)
+        assert reports.resolve_reports(first_report, u["moderator"], delete=True) == 2
         assert db.session.get(Comment, spam.id).deleted_at is not None
-        assert comments.resolve_reports(items[1].reports[0][0], u["moderator"]) == 1
-        assert comments.open_reports() == []
+        assert reports.resolve_reports(items[1].reports[0][0], u["moderator"]) == 1
+        assert reports.open_reports() == []
 
 
 def test_the_creator_is_reminded_at_12_and_24_hours_once_each(app, people):
@@ -249,10 +249,18 @@ def test_reply_rate_over_the_last_30_days(app, people):
         ask(3, answer_after=1)  # answered quickly: counts even though it is young
         ask(31 * 24, answer_after=1)  # outside the 30 days
         ask(30, author=u["creator"])  # the creator's own question
+        covered = comments.add_comment(project, u["other"], "问题", is_question=True, now=now - timedelta(hours=40))
+        comments.add_comment(project, u["moderator"], "官方回答", parent=covered, now=now - timedelta(hours=39))
+        assert covered.answered_at is not None, "answered for the queue and the asker…"
+        ask(50, answer_after=30)  # late, although …
+        late = db.session.scalars(select(Comment).where(Comment.is_question.is_(True))
+                                  .order_by(Comment.created_at)).all()[1]
+        comments.add_comment(project, u["moderator"], "官方先答", parent=late, now=late.created_at + timedelta(hours=1))
+        # … neither counts for the creator: a moderator answering does not make the creator responsive.
         rate = comments.reply_rate(u["creator"].id, now=now)
-        assert (rate.asked, rate.in_time, rate.percent) == (4, 2, 50)
+        assert (rate.asked, rate.in_time, rate.percent) == (6, 2, 33)
         record = delivery.reliability(u["creator"].id)
-        assert (record.questions, record.answered_in_time, record.reply_percent) == (4, 2, 50)
+        assert (record.questions, record.answered_in_time, record.reply_percent) == (6, 2, 33)
         assert record.score is None, "answering questions alone is no delivery record"
 
 
@@ -285,6 +293,19 @@ def test_answered_questions_go_into_the_faq_once(app, people):
         comments.remove_faq(entry, u["moderator"])
         assert db.session.scalar(select(func.count(FaqEntry.id))) == 0
         assert db.session.get(Comment, question.id).deleted_at is None, "the question stays in the comments"
+
+
+def test_the_faq_follows_deletions_in_the_thread(app, people):
+    with app.app_context():
+        project, u = load(people)
+        question = comments.add_comment(project, u["backer"], "包邮吗？", is_question=True, now=T0)
+        first = comments.add_comment(project, u["creator"], "包邮。", parent=question, now=T0)
+        comments.add_comment(project, u["moderator"], "全国包邮，港澳台除外。", parent=question, now=T0)
+        entry_id = comments.promote_to_faq(question, u["creator"]).id
+        comments.delete_comment(first, u["moderator"])  # e.g. reported
+        assert db.session.get(FaqEntry, entry_id).answer_html == "<p>全国包邮，港澳台除外。</p>"
+        comments.delete_comment(question, u["backer"])
+        assert db.session.get(FaqEntry, entry_id) is None, "a deleted question leaves the FAQ"
 
 
 def test_officials_are_the_creator_and_moderators(app, people):

@@ -112,6 +112,7 @@ def test_ending_reminder_once_48_hours_before(app, make_project, make_user):
         project = db.session.get(Project, project_id)
         assert {(n.kind, n.link, n.project_id, n.params["title"]) for n in rows} == {
             ("project_ending", f"/projects/{project.slug}", project_id, project.title)}
+        assert {n.user_id: n.params["hours"] for n in rows} == {asked: 47, late.id: 2}, "the hours actually left"
 
 
 def test_ending_reminder_only_for_live_projects(app, make_project, make_user):

@@ -136,14 +136,15 @@ def test_unread_counts_and_reading(app, people):
         project, backer = load(slug, ids, "backer")
         follower = db.session.get(User, ids["follower"])
         creator = db.session.get(User, ids["creator"])
-        assert messaging.unread_count(ids["creator"]) == 0 and messaging.inbox(ids["creator"]) == []
+        assert messaging.unread_count(ids["creator"]) == 0 and messaging.inbox(ids["creator"]) == ([], False)
         one = db.session.get(MessageThread, messaging.start(project, backer, "一", now=T0).thread_id)
         messaging.send(one, backer, "二", now=T0 + timedelta(minutes=1))
         two = db.session.get(MessageThread, messaging.start(project, follower, "三", now=T0 + timedelta(minutes=2))
                              .thread_id)
         assert messaging.unread_count(ids["creator"]) == 2, "counted in threads"
         assert messaging.unread_count(ids["backer"]) == 0, "what one sent oneself is read"
-        rows = messaging.inbox(ids["creator"])
+        rows, more = messaging.inbox(ids["creator"])
+        assert not more
         assert [(r["thread"].id, r["other_name"], r["title"], r["unread"]) for r in rows] == [
             (two.id, "Follower", project.title, 1), (one.id, "Backer", project.title, 2)], "newest first"
 
@@ -151,12 +152,12 @@ def test_unread_counts_and_reading(app, people):
         assert messaging.unread_count(ids["creator"]) == 1
         messaging.send(one, creator, "收到", now=T0 + timedelta(minutes=4))
         assert messaging.unread_count(ids["backer"]) == 1
-        assert [(r["thread"].id, r["unread"]) for r in messaging.inbox(ids["creator"])] == [(one.id, 0), (two.id, 1)]
-        assert [(r["other_name"], r["unread"]) for r in messaging.inbox(ids["backer"])] == [
+        assert [(r["thread"].id, r["unread"]) for r in messaging.inbox(ids["creator"])[0]] == [(one.id, 0), (two.id, 1)]
+        assert [(r["other_name"], r["unread"]) for r in messaging.inbox(ids["backer"])[0]] == [
             (creator.display_name, 1)]
         messaging.send(one, backer, "好的", now=T0 + timedelta(minutes=5))
         assert messaging.unread_count(ids["backer"]) == 0, "replying means having read"
-        assert messaging.inbox(ids["creator"])[0]["unread"] == 1, "only what came after the last read counts"
+        assert messaging.inbox(ids["creator"])[0][0]["unread"] == 1, "only what came after the last read counts"
 
 
 def test_a_message_is_reported_once_by_the_other_participant(app, people):

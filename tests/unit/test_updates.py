@@ -128,6 +128,10 @@ def test_fan_out_reaches_followers_and_paid_backers_once_each(app, make_project,
         assert sorted(told) == sorted([both, backer]), "followers who never backed cannot read it: not told"
         assert stranger not in told and creator.id not in told
 
+        updates.edit(secret, creator, "仅限支持者", "内部消息", backers_only=False)
+        told = db.session.scalars(select(Notification.user_id).where(Notification.key == f"update:{secret.id}")).all()
+        assert sorted(told) == sorted([both, backer, follower]), "made public: followers hear of it, nobody twice"
+
 
 def bulk_followers(project_id, count):
     """`count` accounts following the project, inserted in bulk (registering 10,000 accounts would take minutes)."""

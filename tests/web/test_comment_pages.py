@@ -5,12 +5,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from crowdfund import comments
+from crowdfund import comments, updates
 from crowdfund.extensions import db
 from crowdfund.models import Comment, FaqEntry, Message, MessageThread, Notification, Project, Report, User
 from crowdfund.models.base import utcnow
 from tests.conftest import Browserless
-from tests.web.test_discovery import count_queries
+from tests.web.test_discovery import _add_tiers, count_queries
 
 @pytest.fixture
 def site(app, make_project, make_user):
@@ -201,16 +201,20 @@ def test_pages_of_comments_load_more_and_work_without_js(app, client, site):
     assert client.get("/projects/nope/comments").status_code == 404
 
 
-def test_the_project_page_issues_the_same_queries_with_50_comments_as_with_none(app, client, site):
+@pytest.mark.parametrize("reader", ["anonymous", "backer", "creator"])
+def test_the_project_page_issues_the_same_queries_with_50_comments_and_10_tiers_as_with_none(app, client, site,
+                                                                                               reader):
     slug = site["slug"]
+    browser = client if reader == "anonymous" else site[reader].client
 
     def count():
-        client.get(f"/projects/{slug}")  # warm caches (categories and the like)
+        browser.get(f"/projects/{slug}")  # warm caches (categories and the like)
         with count_queries(app) as statements:
-            assert client.get(f"/projects/{slug}").status_code == 200
+            assert browser.get(f"/projects/{slug}").status_code == 200
         return len(statements)
 
     empty = count()
+    _add_tiers(app, slug, 10)
     with app.app_context():
         project = db.session.scalar(db.select(Project).filter_by(slug=slug))
         people = [db.session.get(User, site["ids"][name]) for name in ("backer", "other", "creator")]
@@ -218,10 +222,13 @@ def test_the_project_page_issues_the_same_queries_with_50_comments_as_with_none(
             top = comments.add_comment(project, people[i % 2], f"评论 {i}", is_question=i % 5 == 0)
             comments.add_comment(project, people[2], f"回复 {i}", parent=top)
             comments.add_comment(project, people[(i + 1) % 2], f"再回复 {i}", parent=top)
+        for i in range(5):
+            updates.post(project, people[2], f"动态 {i}", f"进展 {i}", backers_only=i % 2 == 1)
         db.session.add(FaqEntry(project_id=project.id, question="问", answer_html="<p>答</p>"))
         db.session.commit()
     full = count()
-    assert "回复 49" in text(client.get(f"/projects/{slug}")) and 'id="faq"' in text(client.get(f"/projects/{slug}"))
+    page = text(browser.get(f"/projects/{slug}"))
+    assert "回复 49" in page and 'id="faq"' in page and "动态 4" in page and "加档9" in page
     assert full == empty, (empty, full)
 
 

@@ -9,6 +9,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
 from crowdfund import comments, lifecycle, projects
+from crowdfund.reports import open_reports, resolve_reports
 from crowdfund.blueprints.comments import bp
 from crowdfund.blueprints.comments.forms import BodyForm, CommentForm
 from crowdfund.errors import error_response
@@ -255,7 +256,7 @@ def questions():
 @role_required(Role.MODERATOR)
 def reports():
     """Reported comments and private messages, oldest first."""
-    return render("comments/reports.html", items=comments.open_reports())
+    return render("comments/reports.html", items=open_reports())
 
 
 @bp.route("/moderation/reports/<int:report_id>", methods=["POST"])
@@ -265,7 +266,7 @@ def resolve(report_id):
     report = db.session.get(Report, report_id) or abort(404)
     delete = request.form.get("action") == "delete"
     try:
-        comments.resolve_reports(report, current_user, delete=delete)
+        resolve_reports(report, current_user, delete=delete)
     except comments.CommentError:
         abort(400)
     notice = _("The comment was deleted and its reports closed.") if delete else _("The reports were dismissed.")

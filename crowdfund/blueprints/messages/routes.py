@@ -46,8 +46,10 @@ def error_text(code):
 @login_required
 def inbox():
     """The account's conversations, newest first, with unread counts."""
-    threads = messaging.inbox(current_user.id)
-    return render("messages/inbox.html", threads=threads, unread_total=sum(1 for t in threads if t["unread"]))
+    page = min(max(request.args.get("page", 1, type=int), 1), 10_000)
+    threads, has_more = messaging.inbox(current_user.id, page)
+    return render("messages/inbox.html", threads=threads, page=page, has_more=has_more,
+                  unread_total=messaging.unread_count(current_user.id))
 
 
 def _project_or_404():
