@@ -77,8 +77,10 @@ def _clean(body):
     return body
 
 
-def link(project, comment_id):
-    return f"/projects/{project.slug}#comment-{comment_id}"
+def link(top_id, comment_id=None):
+    """Where a notice about a comment takes you: its thread's own page, which shows it whatever page of the
+    project's comments it has moved to."""
+    return f"/comments/{top_id}" + (f"#comment-{comment_id}" if comment_id and comment_id != top_id else "")
 
 
 def top_of(comment):
@@ -113,7 +115,7 @@ def add_comment(project, author, body, is_question=False, parent=None, now=None)
 
 def _tell(project, author, comment, top, replied_to, now):
     """Notify the creator of a new question, the asker of an answer, and authors of replies to them."""
-    where = dict(link=link(project, comment.id), project_id=project.id)
+    where = dict(link=link(top.id if top else comment.id, comment.id), project_id=project.id)
     if top is None:
         if comment.is_question and author.id != project.creator_id:
             notify(project.creator_id, "question_asked", key=f"question:{comment.id}", name=author.display_name,
@@ -375,7 +377,7 @@ def remind_unanswered(now=None):
         age = now - row.created_at
         hours = max(h for h in REMINDER_HOURS if age >= timedelta(hours=h))
         sent += notify_many([row.creator_id], "question_waiting", f"question{hours}:{row.id}",
-                            link=f"/projects/{row.slug}#comment-{row.id}", project_id=row.project_id,
+                            link=link(row.id), project_id=row.project_id,
                             title=row.title, hours=hours)
     db.session.commit()
     return sent

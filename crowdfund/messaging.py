@@ -6,11 +6,11 @@ the thread. Once a thread exists its two participants may keep writing (its exis
 relation existed); nobody else may read or write in it. A block between two accounts, by either of them,
 stops messages both ways in all their threads until the blocker lifts it.
 """
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import and_, case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from crowdfund.extensions import db
-from crowdfund.models import Pledge, PledgeStatus, Project, User
+from crowdfund.models import Notification, Pledge, PledgeStatus, Project, User
 from crowdfund.models.base import utcnow
 from crowdfund.models.community import Block, Comment, Follow, Message, MessageThread, Report
 from crowdfund.notifications import notify
@@ -167,7 +167,12 @@ def mark_read(thread, user_id, now=None):
     read_at = thread.creator_read_at if user_id == thread.creator_id else thread.member_read_at
     if read_at is not None and read_at >= thread.last_message_at:
         return
-    _set_read(thread, user_id, now or utcnow())
+    now = now or utcnow()
+    _set_read(thread, user_id, now)
+    # The "new message" notices of this thread are read too: one message is not two unread things.
+    db.session.execute(update(Notification).where(
+        Notification.user_id == user_id, Notification.kind == "message_received",
+        Notification.link == f"/messages/{thread.id}", Notification.read_at.is_(None)).values(read_at=now))
     db.session.commit()
 
 

@@ -133,7 +133,7 @@ def test_a_question_is_answered_inline_and_the_asker_hears_of_it(page, browser, 
     arrived = wait_for(lambda: mail_to(mail, "asker@example.com"))
     assert len(arrived) == 1 and arrived[0]["Subject"] == "你对“有问必答”的提问已有回复。"
     assert arrived[0]["List-Unsubscribe"].startswith(f"<{live_server.url}/unsubscribe/")
-    assert f"/projects/{slug}" in arrived[0].get_body(("plain",)).get_content()
+    assert f"{live_server.url}/comments/" in arrived[0].get_body(("plain",)).get_content()
     creator_mail = wait_for(lambda: mail_to(mail, "maker@example.com"))
     assert creator_mail[0]["Subject"] == "提问者 对“有问必答”提了一个问题。"
 

@@ -148,8 +148,8 @@ def test_catch_up_sends_what_was_left_batch_by_batch_and_ignores_old_ones(app, m
     app.config["MAIL_ENABLED"] = False  # as if the jobs were lost: nothing sent at commit time
     with app.app_context():
         notifications.notify_many(users, "project_ending", "ending:1", link="/projects/x", project_id=project_id,
-                                  title=title)
-        notifications.notify(users[0], "project_ending", link="/projects/x", project_id=project_id, key="old",
+                                  hours=47, title=title)
+        notifications.notify(users[0], "project_ending", link="/projects/x", project_id=project_id, key="old", hours=47,
                              title=title)
         db.session.commit()
         old = db.session.scalar(db.select(Notification).filter_by(key="old"))

@@ -2,6 +2,7 @@
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import func, select
 
 from crowdfund import messaging
 from crowdfund.extensions import db
@@ -148,8 +149,13 @@ def test_unread_counts_and_reading(app, people):
         assert [(r["thread"].id, r["other_name"], r["title"], r["unread"]) for r in rows] == [
             (two.id, "Follower", project.title, 1), (one.id, "Backer", project.title, 2)], "newest first"
 
+        unread_notices = select(func.count(Notification.id)).where(
+            Notification.user_id == ids["creator"], Notification.kind == "message_received",
+            Notification.read_at.is_(None))
+        assert db.session.scalar(unread_notices) == 3
         messaging.mark_read(one, ids["creator"], now=T0 + timedelta(minutes=3))
         assert messaging.unread_count(ids["creator"]) == 1
+        assert db.session.scalar(unread_notices) == 1, "reading a thread reads its message notices, not others"
         messaging.send(one, creator, "收到", now=T0 + timedelta(minutes=4))
         assert messaging.unread_count(ids["backer"]) == 1
         assert [(r["thread"].id, r["unread"]) for r in messaging.inbox(ids["creator"])[0]] == [(one.id, 0), (two.id, 1)]

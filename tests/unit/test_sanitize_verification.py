@@ -38,3 +38,9 @@ def test_credit_code_shape():
 
 def test_numbers_are_shown_masked():
     assert CreatorVerification(id_number="11010519491231002X").masked_id_number == "110***********002X"
+
+
+def test_images_whose_address_is_refused_disappear_instead_of_showing_broken():
+    assert clean_html('<p>看<img src=x onerror="alert(1)">图</p>') == "<p>看图</p>"
+    assert clean_html('<img alt="远程" src="https://tracker.example/p.gif">') == ""
+    assert clean_html('<img alt="本站" src="/media/ab/cd-480.jpg">') == '<img alt="本站" src="/media/ab/cd-480.jpg">'

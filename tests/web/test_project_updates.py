@@ -63,6 +63,10 @@ def test_creator_posts_an_update_with_an_image(app, make_project):
     assert preview.status_code == 200 and "<strong>加粗</strong>" in preview.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(select(ProjectUpdate.id)) is None, "a preview saves nothing"
+    pictured = creator.post(new, {"title": "带图预览", "body": "看图", "image": image_file("look.png"), "preview": "1"},
+                            form_path=new).get_data(as_text=True)
+    kept = re.search(r"!\[\]\((/media/[^)]+\.jpg)\)</textarea>", pictured)
+    assert kept and f'<img alt="" src="{kept.group(1)}">' in pictured, "the chosen image is in the preview and the text"
 
     done = creator.post(new, {"title": "样机到了", "body": "第一批样机 **到了**", "image": image_file("proto.png")},
                         form_path=new)
@@ -154,6 +158,7 @@ def test_atom_feed(app, client, make_project):
     assert response.status_code == 200 and response.mimetype == "application/atom+xml"
     feed = ET.fromstring(response.data)
     assert feed.tag == f"{ATOM}feed"
+    assert feed.get("{http://www.w3.org/XML/1998/namespace}base") == "http://localhost/", "our /media/ images resolve"
     assert feed.findtext(f"{ATOM}id") == f"http://localhost/projects/{slug}/updates"
     assert feed.findtext(f"{ATOM}title") == "“智能台灯”的项目动态" and feed.findtext(f"{ATOM}updated")
     self_link = feed.find(f"{ATOM}link[@rel='self']")

@@ -81,15 +81,24 @@ def _image_key(field):
 
 
 def _save(form, save):
-    """Validate, store the image and call `save(title, body, backers_only)`; the saved update or None."""
-    if "preview" in request.form or not form.validate_on_submit():
+    """Validate, store the image and call `save(title, body, backers_only)`; the saved update or None.
+
+    Preview stores a chosen image too and puts it into the text, so the picture shows in the preview and
+    is not lost when the creator then publishes (a file field cannot be filled again by the server).
+    """
+    previewing = "preview" in request.form
+    if not previewing and not form.validate_on_submit():
         return None
     key = _image_key(form.image)
     if form.image.errors:
         db.session.rollback()
         return None
+    body = updates.with_image(form.body.data or "", key)
+    if previewing:
+        form.body.data = body
+        return None
     try:
-        return save(form.title.data, updates.with_image(form.body.data, key), form.backers_only.data)
+        return save(form.title.data, body, form.backers_only.data)
     except updates.UpdateError as error:
         db.session.rollback()
         field = form.body if error.code == "body" else form.title
