@@ -18,7 +18,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from crowdfund import lifecycle
 from crowdfund.domain import RuleError
 from crowdfund.extensions import db
-from crowdfund.models import Comment, FaqEntry, Pledge, PledgeStatus, Project, Report, Role, User
+from crowdfund.models import Comment, FaqEntry, Pledge, PledgeStatus, Project, ProjectStatus, Report, Role, User
 from crowdfund.models.base import utcnow
 from crowdfund.notifications import notify, notify_many
 from crowdfund.queueing import periodic
@@ -370,6 +370,7 @@ def remind_unanswered(now=None):
         select(Comment.id, Comment.created_at, Project.id.label("project_id"), Project.slug, Project.title,
                Project.creator_id).join(Project, Project.id == Comment.project_id)
         .where(*_unanswered(), Comment.author_id != Project.creator_id,
+               Project.status != ProjectStatus.SUSPENDED,  # under investigation: the moderators answer for now
                Comment.created_at <= now - timedelta(hours=min(REMINDER_HOURS)),
                Comment.created_at > now - REMINDER_CATCH_UP)).all()
     sent = 0

@@ -26,7 +26,7 @@ from crowdfund import notifications
 from crowdfund.extensions import db
 from crowdfund.models import EmailOptOut, Notification, User
 from crowdfund.models.base import utcnow
-from crowdfund.queueing import enqueue, periodic
+from crowdfund.queueing import enqueue, periodic, redis_connection
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +245,10 @@ def _send_new_notifications(session):
         return
     try:
         if len(ids) > IMMEDIATE:
-            enqueue(send_pending_emails, queue="notifications", timeout=180, retries=0)
+            # A fan-out commits batch after batch: one catch-up run queued per 30 s is enough, as it sends them all.
+            redis = redis_connection()
+            if redis is None or redis.set("crowdfund:email-catch-up-queued", 1, nx=True, ex=30):
+                enqueue(send_pending_emails, queue="notifications", timeout=180, retries=0)
         else:
             for notification_id in ids:
                 enqueue(send_email, notification_id, queue="notifications", job_id=f"email-{notification_id}",

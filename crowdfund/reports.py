@@ -50,11 +50,16 @@ def open_reports(limit=200):
 
 
 def resolve_reports(report, moderator, delete=False, now=None):
-    """Close every open report on the reported item; with `delete`, delete the reported comment first."""
+    """Close every open report on the reported item; with `delete`, delete the reported comment (or hide the
+    reported private message from both participants) first."""
     now = now or utcnow()
     if not moderator.has_role(Role.MODERATOR):
         raise CommentError("moderator")
-    if delete:
+    if delete and report.target_kind == "message":
+        message = db.session.get(Message, report.target_id)
+        if message is not None and message.hidden_at is None:
+            message.hidden_at, message.hidden_by_id = now, moderator.id
+    elif delete:
         comment = db.session.get(Comment, report.target_id) if report.target_kind == "comment" else None
         if comment is None:
             raise CommentError("not_comment")

@@ -122,6 +122,8 @@ class Message(db.Model):
     sender_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # a moderator settled a report by hiding it
+    hidden_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
 class Block(db.Model):

@@ -7,7 +7,8 @@ from sqlalchemy import func, select
 from crowdfund import comments, delivery, reports
 from crowdfund.comments import CommentError
 from crowdfund.extensions import db
-from crowdfund.models import (Comment, FaqEntry, Message, MessageThread, Notification, Project, Report, User)
+from crowdfund.models import (Comment, FaqEntry, Message, MessageThread, Notification, Project, ProjectStatus, Report,
+                              User)
 from crowdfund.models.base import utcnow
 from crowdfund.queueing import PERIODIC_JOBS, enqueue, run_periodic
 from tests.conftest import wait_for
@@ -176,7 +177,8 @@ def test_moderators_see_reports_grouped_and_settle_them(app, people):
             reports.resolve_reports(first_report, u["other"], delete=True)
         assert reports.resolve_reports(first_report, u["moderator"], delete=True) == 2
         assert db.session.get(Comment, spam.id).deleted_at is not None
-        assert reports.resolve_reports(items[1].reports[0][0], u["moderator"]) == 1
+        assert reports.resolve_reports(items[1].reports[0][0], u["moderator"], delete=True) == 1
+        assert db.session.get(Message, message.id).hidden_at is not None, "a reported message can be hidden"
         assert reports.open_reports() == []
 
 
@@ -205,6 +207,15 @@ def test_a_late_first_run_sends_only_the_24_hour_reminder(app, people):
         comments.add_comment(project, u["backer"], "在吗？", is_question=True, now=T0)
         assert comments.remind_unanswered(now=T0 + timedelta(hours=26)) == 1
         assert [n.params["hours"] for n in notices(u["creator"].id, "question_waiting")] == [24]
+
+
+def test_no_reminders_while_a_project_is_suspended(app, people):
+    with app.app_context():
+        project, u = load(people)
+        comments.add_comment(project, u["backer"], "还发货吗？", is_question=True, now=T0)
+        project.status = ProjectStatus.SUSPENDED
+        db.session.commit()
+        assert comments.remind_unanswered(now=T0 + timedelta(hours=12)) == 0
 
 
 def test_reminders_run_in_a_real_worker(redis_app, rq_worker, make_project, make_user):

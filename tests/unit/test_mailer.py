@@ -255,3 +255,22 @@ def test_a_real_worker_sends_the_mail(redis_app, start_worker, smtp_server, make
         assert db.session.get(Notification, notification_id).emailed_at is not None
         assert mailer.send_pending_emails() == 0
     assert len(smtp_server.inbox.envelopes) == 1
+
+
+def test_a_large_fan_out_queues_one_catch_up_run_not_one_per_batch(redis_app, make_project):
+    from rq import Queue
+
+    from crowdfund import updates
+    from crowdfund.queueing import redis_connection
+    from tests.unit.test_updates import bulk_followers
+
+    redis_app.config.update(MAIL_ENABLED=True)
+    slug = make_project(status="live")
+    with redis_app.app_context():
+        project = db.session.scalar(db.select(Project).filter_by(slug=slug))
+        bulk_followers(project.id, 250)
+        update = updates.post(project, project.creator, "进展", "正文")  # queues the fan-out, no worker runs it
+        assert updates.send_notifications(update.id, batch=50) == 250  # five batches, five commits
+        queued = Queue("notifications", connection=redis_connection()).jobs
+        catch_ups = [job for job in queued if job.func_name.endswith("send_pending_emails")]
+        assert len(catch_ups) == 1, [job.func_name for job in queued]

@@ -169,6 +169,8 @@ def test_edit_within_ten_minutes_delete_and_report(app, site):
     reported = backer.post(f"/comments/{reply}/report", {"reason": "跑题"}, form_path=f"/projects/{slug}",
                            htmx=True)
     assert reported.status_code == 200 and 'id="messages" hx-swap-oob="innerHTML"' in text(reported)
+    entry = re.search(rf'<li id="comment-{reply}".*?</li>', text(reported), re.S).group(0)
+    assert '<span class="tag" role="status">已举报</span>' in entry and "/report" not in entry, "said in place too"
     again = backer.post(f"/comments/{reply}/report", {}, form_path=f"/projects/{slug}")
     assert again.status_code == 303
     with app.app_context():
@@ -326,3 +328,26 @@ def test_moderators_settle_reports_of_comments_and_messages(app, site):
         assert db.session.get(Comment, comment).deleted_at is not None
         assert db.session.scalar(select(func.count(Report.id)).where(Report.resolved_at.is_(None))) == 0
     assert "没有待处理的举报" in text(moderator.client.get("/moderation/reports"))
+
+
+def test_a_moderator_hides_a_reported_private_message_from_both_sides(app, site):
+    with app.app_context():
+        project = db.session.scalar(select(Project).filter_by(slug=site["slug"]))
+        thread = MessageThread(project_id=project.id, creator_id=site["ids"]["creator"],
+                               member_id=site["ids"]["backer"])
+        db.session.add(thread)
+        db.session.flush()
+        message = Message(thread_id=thread.id, sender_id=site["ids"]["backer"], body="骚扰内容")
+        db.session.add(message)
+        db.session.flush()
+        db.session.add(Report(target_kind="message", target_id=message.id, reporter_id=site["ids"]["creator"]))
+        db.session.commit()
+        thread_id, report_id = thread.id, db.session.scalar(select(Report.id))
+    moderator = site["moderator"]
+    assert "隐藏私信" in text(moderator.client.get("/moderation/reports"))
+    hidden = moderator.post(f"/moderation/reports/{report_id}", {"action": "delete"}, form_path="/moderation/reports")
+    assert hidden.status_code == 303
+    assert "私信已隐藏" in text(moderator.client.get(hidden.headers["Location"]))
+    for side in ("creator", "backer"):
+        page = text(site[side].client.get(f"/messages/{thread_id}"))
+        assert "骚扰内容" not in page and "管理员已隐藏这条被举报的私信" in page

@@ -73,6 +73,7 @@ def test_remind_me_first_with_htmx(app, make_project, make_user):
     assert follow_row(app, slug, fan) is True, "提醒我 follows too"
     box = browser.post(f"/projects/{slug}/unfollow", {}, form_path=f"/projects/{slug}", htmx=True)
     assert ">关注</button>" in box.get_data(as_text=True) and follow_row(app, slug, fan) is None
+    assert "提醒也已取消" in box.get_data(as_text=True), "unfollowing says the reminder went with it"
 
 
 def test_what_cannot_be_followed(app, make_project, make_user):

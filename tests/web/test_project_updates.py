@@ -181,6 +181,7 @@ def test_atom_feed(app, client, make_project):
 
 def test_project_page_shows_the_latest_three(app, client, make_project):
     slug = make_project(status="live")
+    assert 'id="updates"' not in client.get(f"/projects/{slug}").get_data(as_text=True), "no empty section"
     t0 = utcnow() - timedelta(days=5)
     for n in range(4):
         post_update(app, slug, f"动态{n}", f"内容{n}", when=t0 + timedelta(hours=n))

@@ -87,6 +87,22 @@ def _thread(comment, from_queue=False, status=200, **state):
     return render("comments/thread.html", "thread", status=status, **context)
 
 
+def _saved(form, comment, from_queue, done, save):
+    """For a valid form, `save(body)`; then the thread (htmx) or a redirect with `done`. None: show the form again
+    (its errors, including a rule's refusal, beside the field)."""
+    if not form.validate_on_submit():
+        return None
+    try:
+        save(form.body.data)
+    except comments.CommentError as error:
+        db.session.rollback()
+        form.body.errors = [message(error.code)]
+        return None
+    if is_htmx():
+        return _thread(comment, from_queue)
+    return redirect_after_post(_back(comment, from_queue), done)
+
+
 def _refuse(code, status=400):
     """A rule said no: a friendly page, or (htmx) the message in the page's message area."""
     return error_response(status, message(code))
@@ -148,16 +164,10 @@ def reply(comment_id):
     comment = _comment(comment_id)
     from_queue = _from_queue()
     form = BodyForm()
-    if form.validate_on_submit():
-        try:
-            comments.add_comment(comment.project, current_user, form.body.data, parent=comment)
-        except comments.CommentError as error:
-            db.session.rollback()
-            form.body.errors = [message(error.code)]
-        else:
-            if is_htmx():
-                return _thread(comment, from_queue)
-            return redirect_after_post(_back(comment, from_queue), _("Your reply is posted."))
+    done = _saved(form, comment, from_queue, _("Your reply is posted."),
+                  lambda body: comments.add_comment(comment.project, current_user, body, parent=comment))
+    if done is not None:
+        return done
     return _thread(comment, from_queue, status=422 if form.is_submitted() else 200,
                    replying=comments.top_of(comment).id, reply_to=comment, form=form)
 
@@ -173,16 +183,10 @@ def edit(comment_id):
         return _refuse("edit_window", 403)
     from_queue = _from_queue()
     form = BodyForm(data={"body": comment.body})
-    if form.validate_on_submit():
-        try:
-            comments.edit_comment(comment, current_user, form.body.data)
-        except comments.CommentError as error:
-            db.session.rollback()
-            form.body.errors = [message(error.code)]
-        else:
-            if is_htmx():
-                return _thread(comment, from_queue)
-            return redirect_after_post(_back(comment, from_queue), _("Your comment is updated."))
+    done = _saved(form, comment, from_queue, _("Your comment is updated."),
+                  lambda body: comments.edit_comment(comment, current_user, body))
+    if done is not None:
+        return done
     return _thread(comment, from_queue, status=422 if form.is_submitted() else 200, editing=comment.id, form=form)
 
 
@@ -210,8 +214,8 @@ def report(comment_id):
     except comments.CommentError as error:
         return _refuse(error.code, 403 if error.code == "own" else 400)
     notice = _("Thank you. A moderator will look at it.") if new else _("You have already reported this comment.")
-    if is_htmx():
-        return _thread(comment, _from_queue(), notice=notice)
+    if is_htmx():  # the entry itself says so too: the thank-you at the top of the page may be out of sight
+        return _thread(comment, _from_queue(), notice=notice, reported=comment.id)
     return redirect_after_post(_back(comment, _from_queue()), notice)
 
 
@@ -262,14 +266,19 @@ def reports():
 @bp.route("/moderation/reports/<int:report_id>", methods=["POST"])
 @role_required(Role.MODERATOR)
 def resolve(report_id):
-    """Delete the reported comment, or dismiss: either way its open reports are closed."""
+    """Delete the reported comment (hide the reported message), or dismiss: either way its open reports close."""
     report = db.session.get(Report, report_id) or abort(404)
     delete = request.form.get("action") == "delete"
     try:
         resolve_reports(report, current_user, delete=delete)
     except comments.CommentError:
         abort(400)
-    notice = _("The comment was deleted and its reports closed.") if delete else _("The reports were dismissed.")
+    if not delete:
+        notice = _("The reports were dismissed.")
+    elif report.target_kind == "message":
+        notice = _("The message was hidden and its reports closed.")
+    else:
+        notice = _("The comment was deleted and its reports closed.")
     if is_htmx():
         return render("comments/reports.html", "report_done", kind=report.target_kind, target_id=report.target_id,
                       notice=notice)

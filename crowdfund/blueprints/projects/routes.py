@@ -5,7 +5,7 @@ from flask_login import current_user
 from crowdfund import accountability, comments, delivery, discovery, guarantees, ledger, lifecycle, messaging, updates
 from crowdfund.blueprints.projects import bp
 from crowdfund.catalog import category_tree
-from crowdfund.htmx import render
+from crowdfund.htmx import is_htmx, render
 from crowdfund.extensions import db
 from crowdfund.models import Role, User
 
@@ -34,12 +34,15 @@ def show_page(slug, block=None, status=200, guarantee_form=None):
         from crowdfund.blueprints.moderation.forms import GuaranteeForm
 
         guarantee_form = GuaranteeForm(formdata=None)
+    community = {}
+    if not (block and is_htmx()):  # a moderator's tool posting back gets its own block: no conversation needed
+        community = {**comments.page_context(project, current_user), **updates.page_context(project, current_user),
+                     **messaging.page_context(project, current_user)}
     return render("projects/show.html", block, status=status, project=project, progress=progress, counts=counts,
                   can_pledge=lifecycle.accepts_pledges(project), reliability=delivery.reliability(project.creator_id),
                   guarantee=guarantee, guarantee_form=guarantee_form,
                   show_explanation=bool(project.creator_explanation) and accountability.needs_explanation(project),
-                  **comments.page_context(project, current_user), **updates.page_context(project, current_user),
-                  **messaging.page_context(project, current_user))
+                  **community)
 
 
 @bp.route("/creators/<int:user_id>")

@@ -177,9 +177,12 @@ def follow(slug):
 @bp.route("/projects/<slug>/unfollow", methods=["POST"])
 @login_required
 def unfollow(slug):
-    """Stop following (and any reminder)."""
+    """Stop following (and any reminder, which the message then says)."""
+    project = projects.get_by_slug(slug)
+    reminded = project is not None and follows.state(project, current_user).reminding
     return _follow_action(slug, lambda project: follows.unfollow(project, current_user),
-                          _("You no longer follow this project."))
+                          _("You no longer follow this project, and its reminder is cancelled.") if reminded
+                          else _("You no longer follow this project."))
 
 
 @bp.route("/projects/<slug>/remind", methods=["POST"])
