@@ -119,7 +119,12 @@ def _story(title, summary):
 def _users():
     created = [email for email, name, password, roles in DEMO_USERS
                if accounts.ensure_user(email, name, password, roles)[1]]
-    backers = [accounts.ensure_user(email, name, password)[0] for email, name, password in DEMO_BACKERS]
+    backers = []
+    for email, name, password in DEMO_BACKERS:
+        user, new = accounts.ensure_user(email, name, password)
+        backers.append(user)
+        if new:
+            created.append(email)
     return created, backers
 
 

@@ -53,7 +53,9 @@ WITHDRAWAL_STATUS_NAMES = {"requested": _l("Waiting for finance"), "approved": _
                            "rejected": _l("Rejected"), "paid": _l("Paid out")}
 REFUND_STATUS_NAMES = {"pending": _l("Refund in progress"), "succeeded": _l("Refunded"),
                        "failed": _l("Refund failed; our finance team is on it")}
-LABELS = {"withdrawal_status_names": WITHDRAWAL_STATUS_NAMES, "ledger_kind_names": LEDGER_KIND_NAMES, "refund_status_names": REFUND_STATUS_NAMES,
+TRADE_STATUS_NAMES = {"WAIT_BUYER_PAY": _l("Waiting for payment"), "TRADE_SUCCESS": _l("Paid"),
+                      "TRADE_FINISHED": _l("Paid and settled"), "TRADE_CLOSED": _l("Closed, not paid")}
+LABELS = {"trade_status_names": TRADE_STATUS_NAMES, "withdrawal_status_names": WITHDRAWAL_STATUS_NAMES, "ledger_kind_names": LEDGER_KIND_NAMES, "refund_status_names": REFUND_STATUS_NAMES,
           "pledge_status_names": PLEDGE_STATUS_NAMES, "channel_names": CHANNEL_NAMES,"status_names": STATUS_NAMES, "step_names": STEP_NAMES, "field_names": FIELD_NAMES,
           "region_names": REGION_NAMES, "sort_names": SORT_NAMES, "severity_names": SEVERITY_NAMES,
           "verification_status_names": VERIFICATION_STATUS_NAMES}

@@ -2,7 +2,7 @@
 import secrets
 import string
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from crowdfund import lifecycle, verification
 from crowdfund.extensions import db
@@ -56,6 +56,15 @@ def create_draft(creator):
     db.session.add(project)
     db.session.commit()
     return project
+
+
+def delete_draft(project):
+    """Throw away a draft that was never submitted; its tiers, documents and events go with it (ON DELETE
+    CASCADE). Anything further along has a review history and stays."""
+    if project.status != ProjectStatus.DRAFT:
+        raise NotEditable(project.status.value)
+    db.session.execute(delete(Project).where(Project.id == project.id, Project.status == ProjectStatus.DRAFT))
+    db.session.commit()
 
 
 def reach_step(project, step):

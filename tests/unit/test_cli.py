@@ -24,7 +24,7 @@ def test_create_admin_refuses_a_short_password(app, runner):
         assert db.session.query(User).count() == 0
 
 
-def test_seed_demo_is_idempotent_and_covers_every_role_and_state(app, runner, forms):
+def test_seed_demo_is_idempotent_and_covers_every_role_and_state(app, runner, forms, repo_root):
     from crowdfund.demo import DEMO_BACKERS, PROJECTS
     from crowdfund.discovery import tier_counts
     from crowdfund.models import Project, ProjectKind, ProjectStatus
@@ -32,6 +32,7 @@ def test_seed_demo_is_idempotent_and_covers_every_role_and_state(app, runner, fo
     first = runner.invoke(args=["seed-demo"])
     second = runner.invoke(args=["seed-demo"])
     assert first.exit_code == second.exit_code == 0, first.output
+    assert f"demo data: {len(DEMO_USERS) + len(DEMO_BACKERS)} users" in first.output, "every account it made counts"
     assert "1 conversations created" in first.output
     assert "0 users, 0 categories and 0 projects and 0 conversations created" in second.output
     with app.app_context():
@@ -61,6 +62,10 @@ def test_seed_demo_is_idempotent_and_covers_every_role_and_state(app, runner, fo
         assert funds["fees"] == funds["raised"] * 5 // 100 and funds["escrow"] == funds["raised"] - funds["fees"]
         from crowdfund.models import Comment, FaqEntry, Follow, MessageThread, ProjectUpdate
 
+        readme = (repo_root / "README.md").read_text()
+        for project in rows:  # the README names who made the projects it describes
+            if f"({project.title}, by " in readme:
+                assert f"({project.title}, by {project.creator.email.split('@')[0]}@)" in readme, project.title
         lamp = next(p for p in rows if p.title == PROJECTS[0][0])
         assert db.session.query(Comment).filter_by(project_id=lamp.id).count() == 5
         assert db.session.query(FaqEntry).filter_by(project_id=lamp.id).count() == 1

@@ -233,6 +233,7 @@ def test_provider_round_trip_through_the_sandbox_over_http(app, client, shop, li
         assert provider.query("CF-NO-SUCH-TRADE") is None
     cashier = client.get(urlsplit(qr).path)
     assert cashier.status_code == 200 and "¥110.00" in cashier.get_data(as_text=True)
+    assert "待支付" in cashier.get_data(as_text=True) and "WAIT_BUYER_PAY" not in cashier.get_data(as_text=True)
     with app.test_request_context("/"):
         trade = db.session.scalar(db.select(SandboxTrade).filter_by(out_trade_no=out_trade_no))
         sandbox.pay(trade, deliver=False)

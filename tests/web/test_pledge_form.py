@@ -139,6 +139,11 @@ def test_my_pledges_and_status_page_only_for_the_owner(app, client, live, login_
     assert "待支付" in listing and "¥110.00" in listing
     fragment = client.get(f"/me/pledges/{pledge.id}", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert fragment.strip().startswith('<section id="payment_status"') and 'hx-trigger="every 2s"' in fragment
+    with app.app_context():
+        db.session.get(Pledge, pledge.id).status = PledgeStatus.PAID  # the receipt: what was paid, and where it goes
+        db.session.commit()
+    receipt = client.get(f"/me/pledges/{pledge.id}").get_data(as_text=True)
+    assert re.search(r"<dt>收货地址</dt><dd>张三 13800000000<br>中国大陆 浙江省杭州市西湖区文三路 1 号</dd>", receipt)
     forms.logout()
     login_as()
     assert client.get(f"/me/pledges/{pledge.id}").status_code == 404

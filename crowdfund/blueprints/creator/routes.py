@@ -72,6 +72,19 @@ def cancel(slug):
     return cancel_campaign(own_project(slug))
 
 
+@bp.route("/projects/<slug>/delete", methods=["POST"])
+@login_required
+def delete_draft(slug):
+    """The creator throws away a draft (the form asks to confirm first, without JS too)."""
+    project = own_project(slug)
+    try:
+        projects.delete_draft(project)
+    except projects.NotEditable:
+        return redirect_after_post(url_for("creator.projects_list"),
+                                   _("Only a draft that was never submitted can be deleted."), "error")
+    return redirect_after_post(url_for("creator.projects_list"), _("The draft was deleted."))
+
+
 @bp.route("/projects/<slug>/money", methods=["GET", "POST"])
 @login_required
 def money(slug):
