@@ -350,7 +350,9 @@ class Reliability:
 
     @property
     def reply_percent(self):
-        return 100 * self.answered_in_time // self.questions if self.questions else None
+        from crowdfund.comments import ReplyRate
+
+        return ReplyRate(self.questions, self.answered_in_time).percent
 
     @property
     def score(self):

@@ -108,3 +108,10 @@ def is_editable(project):
 def is_public(project):
     """Whether anyone may see the project page."""
     return project.status in PUBLIC
+
+
+def visible_to(project, user):
+    """Whether `user` may see the project page: anyone once public, before that its creator and moderators."""
+    if is_public(project):
+        return True
+    return bool(user and user.is_authenticated) and (project.creator_id == user.id or user.has_role("moderator"))

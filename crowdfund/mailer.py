@@ -89,16 +89,6 @@ def build_message(to, subject, text, html, headers=None):
     return message
 
 
-def send(*messages):
-    """Send messages over one connection (for a one-off e-mail; notification e-mail goes through the jobs)."""
-    smtp = connect()
-    try:
-        for message in messages:
-            smtp.send_message(message)
-    finally:
-        _quit(smtp)
-
-
 def notification_message(notification, user):
     """The e-mail for one notification, in the recipient's language, with a one-click unsubscribe link."""
     config = current_app.config

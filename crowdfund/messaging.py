@@ -9,6 +9,7 @@ stops messages both ways in all their threads until the blocker lifts it.
 from sqlalchemy import and_, case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from crowdfund.domain import RuleError
 from crowdfund.extensions import db
 from crowdfund.models import Notification, Pledge, PledgeStatus, Project, User
 from crowdfund.models.base import utcnow
@@ -21,12 +22,8 @@ MAX_REASON = 500
 ABANDONED = (PledgeStatus.EXPIRED, PledgeStatus.CLOSED)
 
 
-class MessagingError(Exception):
+class MessagingError(RuleError):
     """A message that may not be sent; `code` names why (self, unrelated, blocked, empty, too_long, ...)."""
-
-    def __init__(self, code):
-        super().__init__(code)
-        self.code = code
 
 
 def _related(project_id, user_id):

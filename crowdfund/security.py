@@ -40,6 +40,14 @@ def role_required(*roles):
 login_required = role_required()
 
 
+def account_or_address():
+    """Rate-limit key for posting: per account (many phones share one address behind carrier NAT), else per
+    client address."""
+    from flask_limiter.util import get_remote_address
+
+    return f"account:{current_user.id}" if current_user.is_authenticated else get_remote_address()
+
+
 def safe_next(target, default=None):
     """A path on this site to go to after login; anything pointing elsewhere becomes the default."""
     default = default or url_for("public.index")

@@ -296,22 +296,29 @@ def test_the_reply_rate_shows_on_the_project_page(app, client, site):
     assert "发起人在 24 小时内回答了 50% 的问题" in text(client.get(f"/projects/{site['slug']}"))
 
 
-def test_moderators_settle_reports_of_comments_and_messages(app, site):
-    comment = post_comment(app, site, "other", "加微信领红包")
-    site["backer"].post(f"/comments/{comment}/report", {"reason": "广告"}, form_path=f"/projects/{site['slug']}")
+def reported_message(app, site, body):
+    """The backer wrote `body` to the creator, who reported it; returns (thread id, message id, report id)."""
     with app.app_context():
         project = db.session.scalar(select(Project).filter_by(slug=site["slug"]))
         thread = MessageThread(project_id=project.id, creator_id=site["ids"]["creator"],
                                member_id=site["ids"]["backer"])
         db.session.add(thread)
         db.session.flush()
-        message = Message(thread_id=thread.id, sender_id=site["ids"]["backer"], body="难听的私信")
+        message = Message(thread_id=thread.id, sender_id=site["ids"]["backer"], body=body)
         db.session.add(message)
         db.session.flush()
-        db.session.add(Report(target_kind="message", target_id=message.id, reporter_id=site["ids"]["creator"]))
+        report = Report(target_kind="message", target_id=message.id, reporter_id=site["ids"]["creator"])
+        db.session.add(report)
         db.session.commit()
-        message_id = message.id
-        comment_report, message_report = db.session.scalars(select(Report.id).order_by(Report.id)).all()
+        return thread.id, message.id, report.id
+
+
+def test_moderators_settle_reports_of_comments_and_messages(app, site):
+    comment = post_comment(app, site, "other", "加微信领红包")
+    site["backer"].post(f"/comments/{comment}/report", {"reason": "广告"}, form_path=f"/projects/{site['slug']}")
+    _, message_id, message_report = reported_message(app, site, "难听的私信")
+    with app.app_context():
+        comment_report = db.session.scalar(select(Report.id).where(Report.target_kind == "comment"))
     moderator = site["moderator"]
     assert site["backer"].client.get("/moderation/reports").status_code == 403
     page = text(moderator.client.get("/moderation/reports"))
@@ -331,18 +338,7 @@ def test_moderators_settle_reports_of_comments_and_messages(app, site):
 
 
 def test_a_moderator_hides_a_reported_private_message_from_both_sides(app, site):
-    with app.app_context():
-        project = db.session.scalar(select(Project).filter_by(slug=site["slug"]))
-        thread = MessageThread(project_id=project.id, creator_id=site["ids"]["creator"],
-                               member_id=site["ids"]["backer"])
-        db.session.add(thread)
-        db.session.flush()
-        message = Message(thread_id=thread.id, sender_id=site["ids"]["backer"], body="骚扰内容")
-        db.session.add(message)
-        db.session.flush()
-        db.session.add(Report(target_kind="message", target_id=message.id, reporter_id=site["ids"]["creator"]))
-        db.session.commit()
-        thread_id, report_id = thread.id, db.session.scalar(select(Report.id))
+    thread_id, _, report_id = reported_message(app, site, "骚扰内容")
     moderator = site["moderator"]
     assert "隐藏私信" in text(moderator.client.get("/moderation/reports"))
     hidden = moderator.post(f"/moderation/reports/{report_id}", {"action": "delete"}, form_path="/moderation/reports")

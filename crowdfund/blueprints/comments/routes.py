@@ -5,7 +5,6 @@ thread it touched (the top-level comment and its replies) comes back in place in
 """
 from flask import abort, current_app, request, url_for
 from flask_babel import gettext as _
-from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
 from crowdfund import comments, lifecycle, projects
@@ -17,16 +16,11 @@ from crowdfund.extensions import db, limiter
 from crowdfund.htmx import is_htmx, redirect_after_post, render
 from crowdfund.models import Comment, FaqEntry, Project, Report, Role
 from crowdfund.models.base import utcnow
-from crowdfund.security import login_required, role_required
-
-
-def _per_account():
-    """Count posts per account: many phones share one address behind carrier NAT."""
-    return f"user:{current_user.id}" if current_user.is_authenticated else get_remote_address()
+from crowdfund.security import account_or_address, login_required, role_required
 
 
 posting_limit = limiter.shared_limit(lambda: current_app.config["RATELIMIT_COMMENT"], scope="comment",
-                                     key_func=_per_account, methods=["POST"])
+                                     key_func=account_or_address, methods=["POST"])
 
 
 def message(code):

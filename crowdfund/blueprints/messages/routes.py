@@ -10,16 +10,12 @@ from crowdfund.errors import error_response
 from crowdfund.extensions import db, limiter
 from crowdfund.htmx import is_htmx, redirect_after_post, render
 from crowdfund.models import Project, User
-from crowdfund.security import login_required
-
-
-def _per_account():
-    return f"account:{current_user.id}" if current_user.is_authenticated else f"address:{request.remote_addr}"
+from crowdfund.security import account_or_address, login_required
 
 
 # One budget for every message sent, first or reply; refused input (422) does not use it up.
 rate_limited = limiter.shared_limit(lambda: current_app.config["RATELIMIT_MESSAGE"], scope="private-message",
-                                    key_func=_per_account, methods=["POST"],
+                                    key_func=account_or_address, methods=["POST"],
                                     deduct_when=lambda response: response.status_code < 400)
 
 

@@ -10,13 +10,6 @@ from crowdfund.extensions import db
 from crowdfund.models import Role, User
 
 
-def _may_see(project):
-    if lifecycle.is_public(project):
-        return True
-    return current_user.is_authenticated and (project.creator_id == current_user.id
-                                              or current_user.has_role(Role.MODERATOR))
-
-
 @bp.route("/projects/<slug>")
 def show(slug):
     """A project's page."""
@@ -26,7 +19,7 @@ def show(slug):
 def show_page(slug, block=None, status=200, guarantee_form=None):
     """The project page (or one of its blocks), also for the moderators' tools that post back to it."""
     project, progress, counts = discovery.project_page(slug)
-    if project is None or not _may_see(project):
+    if project is None or not lifecycle.visible_to(project, current_user):
         abort(404)
     guarantee = guarantees.of(project)
     if guarantee_form is None and guarantee is None and project.status in guarantees.OPEN_STATES \
@@ -73,7 +66,7 @@ def _listing(template, **filters):
 def backers(slug):
     """The public backer list; backers who asked to stay anonymous are shown without their name."""
     project, progress, _ = discovery.project_page(slug)
-    if project is None or not _may_see(project):
+    if project is None or not lifecycle.visible_to(project, current_user):
         abort(404)
     page = min(max(request.args.get("page", 1, type=int), 1), 10_000)
     rows, has_more = discovery.backer_list(project.id, page)
@@ -85,7 +78,7 @@ def backers(slug):
 def funds(slug):
     """Where the project's money is, from the ledger alone: no personal data."""
     project, _, _ = discovery.project_page(slug)
-    if project is None or not _may_see(project):
+    if project is None or not lifecycle.visible_to(project, current_user):
         abort(404)
     return render("projects/funds.html", project=project, funds=ledger.project_funds(project.id),
                   timeline=ledger.project_transactions(project.id), problems=ledger.verify())

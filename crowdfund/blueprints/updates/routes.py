@@ -9,7 +9,6 @@ from crowdfund.blueprints.updates import bp
 from crowdfund.blueprints.updates.forms import UpdateForm
 from crowdfund.extensions import db
 from crowdfund.htmx import is_htmx, redirect_after_post, render
-from crowdfund.models import Role
 from crowdfund.sanitize import markdown_to_html
 from crowdfund.security import login_required, safe_next
 
@@ -23,10 +22,7 @@ FOLLOW_MESSAGES = {
 def _visible(slug):
     """The project, if its page may be seen (public, or the creator's or a moderator's)."""
     project = projects.get_by_slug(slug)
-    if project is None:
-        abort(404)
-    if not lifecycle.is_public(project) and not (current_user.is_authenticated and (
-            current_user.id == project.creator_id or current_user.has_role(Role.MODERATOR))):
+    if project is None or not lifecycle.visible_to(project, current_user):
         abort(404)
     return project
 
