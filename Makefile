@@ -30,9 +30,9 @@ translations: $(STAMP)
 
 # After changing UI text: extract, merge into both catalogs, then translate the new entries.
 messages: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --omit-header --sort-output \
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --omit-header --sort-output --width 120 \
 	    -o crowdfund/translations/messages.pot .
-	$(BIN)/pybabel update -i crowdfund/translations/messages.pot -d crowdfund/translations --no-fuzzy-matching
+	$(BIN)/pybabel update -i crowdfund/translations/messages.pot -d crowdfund/translations --no-fuzzy-matching --width 120
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -124,8 +124,8 @@ def register_blueprints(app):
 def register_templating(app):
     """Template helpers, filters and the after-request security headers."""
     from crowdfund.forms import EmptyForm
-    from crowdfund.i18n import (LABELS, LOCALE_NAMES, ROLE_NAMES, colon, fen_to_yuan, format_money, format_when,
-                                html_lang, select_locale, time_left)
+    from crowdfund.i18n import (LABELS, LOCALE_NAMES, ROLE_NAMES, colon, fen_to_yuan, format_money, format_money_short,
+                                format_when, html_lang, select_locale, time_left)
     from crowdfund.media import largest, safe_embed_url, srcset
     from crowdfund.notifications import unread_notifications
     from crowdfund.refunds import refunds_of
@@ -133,6 +133,7 @@ def register_templating(app):
 
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters["money"] = format_money
+    app.jinja_env.filters["money_short"] = format_money_short
     app.jinja_env.filters["when"] = format_when
     app.jinja_env.filters["yuan"] = fen_to_yuan
     app.jinja_env.globals.update(srcset=srcset, largest=largest, video_embed_url=safe_embed_url,

@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import and_, case, func, null, or_, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload, lazyload, selectinload
 
 from crowdfund.extensions import db
 from crowdfund.models import Category, Pledge, PledgeStatus, Project, ProjectStatus, RewardTier, User
@@ -72,8 +72,8 @@ def tier_counts(tiers, now=None):
 
 
 def _cards():
-    """Projects with what a card shows (creator, category, cover) loaded in the same query."""
-    return select(Project).options(joinedload(Project.creator), joinedload(Project.category),
+    """Projects with what a card shows (category, cover) loaded in the same query; a card names no creator."""
+    return select(Project).options(lazyload(Project.creator), joinedload(Project.category),
                                    joinedload(Project.cover))
 
 
@@ -82,19 +82,28 @@ def _live(now):
 
 
 def home_sections(now=None, size=4):
-    """Featured, trending (most paid in the last 7 days), ending soon and newly launched live projects."""
+    """Featured, trending (most paid in the last 7 days), ending soon and newly launched live projects.
+
+    A project appears in the first section it qualifies for only, so one screen never repeats a card.
+    """
     now = now or utcnow()
-    featured = db.session.scalars(_cards().where(_live(now), Project.featured)
-                                  .order_by(Project.launch_at.desc()).limit(size)).all()
     recent = (select(Pledge.project_id, func.sum(Pledge.amount_fen).label("recent"))
               .where(Pledge.status == PledgeStatus.PAID, Pledge.paid_at >= now - timedelta(days=7))
               .group_by(Pledge.project_id).subquery())
-    trending = db.session.scalars(_cards().join(recent, recent.c.project_id == Project.id).where(_live(now))
-                                  .order_by(recent.c.recent.desc(), Project.id).limit(size)).all()
-    ending = db.session.scalars(_cards().where(_live(now)).order_by(Project.end_at, Project.id).limit(size)).all()
-    newest = db.session.scalars(_cards().where(_live(now)).order_by(Project.launch_at.desc(), Project.id.desc())
-                                .limit(size)).all()
-    sections = {"featured": featured, "trending": trending, "ending": ending, "new": newest}
+    queries = {
+        "featured": _cards().where(Project.featured).order_by(Project.launch_at.desc(), Project.id.desc()),
+        "trending": _cards().join(recent, recent.c.project_id == Project.id)
+                            .order_by(recent.c.recent.desc(), Project.id),
+        "ending": _cards().order_by(Project.end_at, Project.id),
+        "new": _cards().order_by(Project.launch_at.desc(), Project.id.desc()),
+    }
+    sections, shown = {}, []
+    for key, query in queries.items():
+        query = query.where(_live(now))
+        if shown:
+            query = query.where(Project.id.not_in(shown))
+        sections[key] = db.session.scalars(query.limit(size)).all()
+        shown += [p.id for p in sections[key]]
     everyone = {p.id: p for section in sections.values() for p in section}
     return sections, progress_for(list(everyone.values()))
 

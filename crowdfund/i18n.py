@@ -1,7 +1,7 @@
 """Language choice and how money and dates are shown (zh_CN by default, en complete)."""
 from decimal import Decimal
 
-from babel.numbers import format_decimal
+from babel.numbers import format_compact_decimal, format_decimal
 from flask import current_app, has_request_context, session
 from flask_babel import format_datetime, get_locale
 from flask_babel import lazy_gettext as _l
@@ -84,6 +84,15 @@ def format_money(fen):
     amount = fen_to_yuan(fen)
     sign = "-" if amount < 0 else ""
     return f"{sign}¥{format_decimal(abs(amount), format='#,##0.00', locale=str(get_locale()))}"
+
+
+def format_money_short(fen):
+    """¥4.3万 in Chinese, ¥43.2K in English: the compact figure of cards and the project page (CLDR's rules)."""
+    yuan = int(fen) // 100
+    if abs(yuan) < 10_000:
+        return format_money(fen).rsplit(".", 1)[0] if fen % 100 == 0 else format_money(fen)
+    sign = "-" if yuan < 0 else ""
+    return f"{sign}¥{format_compact_decimal(abs(yuan), locale=str(get_locale()), fraction_digits=1)}"
 
 
 def format_when(value, fmt="medium"):

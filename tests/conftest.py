@@ -337,6 +337,37 @@ def log_in(page, email, password="correct horse 1"):
     page.locator(".flash.success").wait_for()
 
 
+def open_menu(page):
+    """Open the header's 我的 menu (a <details>: a tap opens it, with or without JS)."""
+    menu = page.locator(".site-header details.menu")
+    if menu.get_attribute("open") is None:
+        menu.locator("summary").click()
+
+
+SMALL_TAP_TARGETS = """() => {
+  // Every control a thumb has to hit, at least 44×44 CSS px (WCAG 2.5.5). Links inside running text are exempt
+  // (WCAG's "inline" exception): an inline <a> whose block also holds other text.
+  const small = [];
+  for (const el of document.querySelectorAll('a[href], button, select, summary, input:not([type=hidden]):not([type=checkbox]):not([type=radio]), textarea')) {
+    const box = el.getBoundingClientRect();
+    if (!box.width || !box.height || !el.checkVisibility()) continue;
+    if (box.bottom + window.scrollY <= 0) continue;  // the skip link waits above the page until focused
+    if (el.matches('a') && getComputedStyle(el).display === 'inline') {
+      let block = el.parentElement;
+      while (block && getComputedStyle(block).display.startsWith('inline')) block = block.parentElement;
+      if (block && block.textContent.trim().length > el.textContent.trim().length) continue;
+    }
+    if (box.width < 44 || box.height < 44) small.push(`${el.tagName.toLowerCase()} "${el.textContent.trim().slice(0, 30)}" ${Math.round(box.width)}×${Math.round(box.height)}`);
+  }
+  return small;
+}"""
+
+
+def small_tap_targets(page):
+    """The controls on the page smaller than 44×44 px (inline links in text excepted); [] when all are big enough."""
+    return page.evaluate(SMALL_TAP_TARGETS)
+
+
 def another_phone(browser, page, live_server):
     """A second person's phone, like `page` (same JS setting and width); returns (context, page), close the context."""
     context = browser.new_context(java_script_enabled=page.js_enabled, viewport={"width": 360, "height": 740},

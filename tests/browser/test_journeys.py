@@ -3,6 +3,8 @@ import re
 
 import pytest
 
+from tests.conftest import open_menu
+
 pytestmark = pytest.mark.browser
 
 
@@ -48,6 +50,7 @@ def test_sign_up_log_out_log_in_and_switch_language(page, live_server):
     page.get_by_role("button", name="注册").click()
     page.locator(".flash.success").wait_for()
     assert "欢迎你，手机用户" in page.locator("#messages").inner_text()
+    open_menu(page)
     assert page.locator(".site-header").get_by_text("手机用户").is_visible()
     no_horizontal_scroll(page)
 
@@ -72,6 +75,7 @@ def test_sign_up_log_out_log_in_and_switch_language(page, live_server):
 
     page.get_by_role("button", name="English").click()
     page.wait_for_selector("html[lang=en]", state="attached")
+    open_menu(page)
     assert page.get_by_role("button", name="Log out").is_visible()
     page.get_by_role("link", name="手机用户").click()
     page.get_by_role("heading", name="My account").wait_for()

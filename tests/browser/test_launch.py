@@ -4,7 +4,7 @@ import re
 import pytest
 
 from tests.conftest import CHROMIUM_ARGS  # noqa: F401 - same browser settings as the page fixture
-from tests.conftest import another_phone, log_in
+from tests.conftest import another_phone, log_in, open_menu
 
 pytestmark = pytest.mark.browser
 
@@ -54,6 +54,7 @@ def test_newcomer_signs_up_verifies_launches_and_backers_find_it(page, browser, 
     mod_page.get_by_role("button", name="通过", exact=True).click()
     mod_page.get_by_text("决定已保存。").wait_for()
 
+    open_menu(page)
     page.get_by_role("link", name="我的项目").first.click()
     page.get_by_role("button", name="发起新项目").click()
     page.wait_for_url(re.compile(r"/edit/basics$"))

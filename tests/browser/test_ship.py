@@ -55,6 +55,7 @@ def test_ship_confirm_and_rate_in_the_browser(page, browser, app, live_server, m
         assert db.session.get(Pledge, pledge_id).rating == 4
         assert db.session.scalar(db.select(Project.status).filter_by(slug=slug)) == ProjectStatus.COMPLETED
     page.goto(f"/projects/{slug}")
+    page.get_by_text("信用 94").click()  # the badge near the top opens its explanation
     assert "创作者信用：94/100" in page.locator(".reliability").inner_text().replace(" ", "")
     page.get_by_role("link", name="创作者主页").click()
     page.get_by_role("heading", name="支持者评价").wait_for()

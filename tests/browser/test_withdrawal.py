@@ -7,7 +7,7 @@ from crowdfund import closing
 from crowdfund.extensions import db
 from crowdfund.models import Project, Withdrawal
 from crowdfund.models.base import utcnow
-from tests.conftest import another_phone, log_in
+from tests.conftest import another_phone, log_in, open_menu
 
 pytestmark = pytest.mark.browser
 
@@ -31,6 +31,7 @@ def test_stage_one_withdrawal_in_the_browser(page, browser, app, live_server, ma
 
     finance, finance_page = another_phone(browser, page, live_server)
     log_in(finance_page, "money@example.com")
+    open_menu(finance_page)
     finance_page.get_by_role("link", name="财务").click()
     finance_page.get_by_role("button", name="通过").click()
     finance_page.get_by_text("预计到账日").wait_for()

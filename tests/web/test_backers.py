@@ -13,7 +13,7 @@ def test_backer_list_shows_names_and_hides_anonymous_backers(client, app, make_p
         pledge.anonymous = True
         db.session.commit()
     page = client.get(f"/projects/{slug}")
-    assert f'href="/projects/{slug}/backers">3</a>' in page.get_data(as_text=True)
+    assert f'href="/projects/{slug}/backers">3 人支持</a>' in page.get_data(as_text=True)
     body = client.get(f"/projects/{slug}/backers").get_data(as_text=True)
     assert "安娜" in body and "辰阳" in body and "博文" not in body
     assert body.count("匿名支持者") == 1

@@ -37,7 +37,7 @@ def test_project_page_shows_everything_a_backer_needs(client, app, make_project,
                         paid=[(backer, 100_00, 0), (backer, 150_00, 1)])
     body = client.get(f"/projects/{slug}").get_data(as_text=True)
     assert "智能台灯" in body and "¥250.00" in body and "已达成 25%" in body
-    assert re.search(r"<dt>支持者</dt><dd><a href=\"/projects/\w+/backers\">1</a></dd>", body)  # one person, two pledges
+    assert re.search(r'<a href="/projects/\w+/backers">1 人支持</a>', body)  # one person, two pledges
     assert "全有或全无" in body and "可能延期" in body
     assert "限量 2，剩余 1" in body
     assert 'srcset="/media/' in body

@@ -188,13 +188,14 @@ def test_healthz_reports_redis_ok(make_app, redis_url):
     assert response.status_code == 200 and response.json["redis"] == "ok"
 
 
-def test_home_lists_the_two_level_categories(app, client):
+def test_home_lists_the_categories_and_each_lists_its_subcategories(app, client):
     from crowdfund.catalog import ensure_categories
 
     with app.app_context():
         ensure_categories()
-    body = client.get("/").get_data(as_text=True)
-    assert "科技" in body and "智能硬件" in body and "公益" in body
+    row = client.get("/").get_data(as_text=True).split('class="category-row"', 1)[1].split("</nav>", 1)[0]
+    assert "科技" in row and "公益" in row and 'href="/categories/tech"' in row
+    assert "智能硬件" in client.get("/categories/tech").get_data(as_text=True)
 
 
 def test_money_and_dates_per_locale(app):

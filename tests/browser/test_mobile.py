@@ -1,0 +1,110 @@
+"""The phone experience at 360 px, JS on and off (issue 10): one-line header and its menu, thumb-sized controls,
+the project page's buy bar in the first screen, trust badges that explain themselves, section tabs, a light home."""
+import re
+
+import pytest
+
+from tests.conftest import log_in, open_menu, small_tap_targets
+
+pytestmark = pytest.mark.browser
+VIEWPORT_HEIGHT = 740
+
+
+def in_viewport(page, locator):
+    box = locator.bounding_box()
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= VIEWPORT_HEIGHT
+
+
+def no_sideways_scroll(page):
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+
+
+@pytest.fixture
+def lamp(make_project, make_user):
+    backer = make_user(email="early@example.com")
+    return make_project(title="会学习的智能台灯", goal_fen=50_000_00,
+                        tiers=[dict(title="早鸟", price_fen=199_00, quantity_limit=100),
+                               dict(title="标准", price_fen=259_00), dict(title="双灯", price_fen=489_00)],
+                        paid=[(backer, 199_00, 0)])
+
+
+def test_the_buy_bar_is_in_the_first_screen_and_stays_there(page, lamp, make_user):
+    make_user(email="backer@example.com")
+    log_in(page, "backer@example.com")
+    page.goto(f"/projects/{lamp}")
+    bar = page.locator(".cta-bar")
+    button = bar.get_by_role("link", name="支持项目")
+    assert in_viewport(page, button), "logged in, the button is on the first screen"
+    assert bar.locator(".price-range").inner_text() == "¥199–¥489"
+    assert button.bounding_box()["width"] >= 200 and button.bounding_box()["height"] >= 44
+    stats = page.locator(".project-stats").inner_text()
+    assert re.fullmatch(r"已筹 ¥199 · 0% · 剩余 (29|30) 天 · 1 人支持", " ".join(stats.split())), stats
+    assert in_viewport(page, page.locator(".project-stats"))
+
+    page.mouse.wheel(0, 1500)
+    page.wait_for_function("window.scrollY > 1000") if page.js_enabled else page.wait_for_timeout(300)
+    assert in_viewport(page, button), "the bar sticks to the bottom while the page scrolls"
+    no_sideways_scroll(page)
+    assert small_tap_targets(page) == [], small_tap_targets(page)
+
+    button.click()
+    page.wait_for_url(re.compile(rf"/projects/{lamp}/back"))
+
+
+def test_trust_badges_explain_themselves_and_tabs_jump_to_sections(page, lamp):
+    page.goto(f"/projects/{lamp}")
+    badges = page.locator(".trust-badges")
+    assert badges.locator("summary").all_inner_texts() == ["资金托管", "认证发起人", "新发起人"]
+    assert in_viewport(page, badges)
+    explanation = page.get_by_text("支持款由平台托管，不直接交给发起人")
+    assert not explanation.is_visible()
+    badges.get_by_text("资金托管").click()
+    explanation.wait_for()
+    assert "全有或全无" in badges.inner_text()
+
+    tabs = page.locator(".section-nav")
+    assert tabs.get_by_role("link").all_inner_texts() == ["项目故事", "回报", "评论"]
+    tabs.get_by_role("link", name="回报").click()
+    page.wait_for_url(re.compile(r"#rewards$"))
+    heading = page.get_by_role("heading", name="回报", exact=True)
+    assert in_viewport(page, heading) and heading.bounding_box()["y"] >= 44, "not hidden under the sticky tabs"
+
+
+def test_the_header_is_one_line_and_its_menu_works_without_javascript(page, live_server, login_as, make_user):
+    page.goto("/")
+    assert page.locator(".site-header").bounding_box()["height"] <= 56
+    make_user(email="staff@example.com", display_name="值班的运营同学", roles=["moderator", "finance", "admin"])
+    log_in(page, "staff@example.com")
+    header = page.locator(".site-header")
+    assert header.bounding_box()["height"] <= 56, "every role's links fit one line"
+    assert not header.get_by_role("link", name="我的支持").is_visible()
+    assert small_tap_targets(page) == [], small_tap_targets(page)
+    open_menu(page)
+    for name in ("值班的运营同学", "我的支持", "我的项目", "审核", "财务", "管理"):
+        assert header.get_by_role("link", name=name).is_visible(), name
+    assert header.get_by_role("button", name="退出").is_visible()
+    assert small_tap_targets(page) == [], small_tap_targets(page)
+    header.get_by_role("link", name="我的支持").click()
+    page.wait_for_url(re.compile(r"/me/pledges$"))
+    no_sideways_scroll(page)
+
+
+def test_home_is_dense_light_and_repeats_nothing(page, live_server, make_project, make_user):
+    backer = make_user()
+    for n in range(6):
+        make_project(title=f"首页项目{n}", featured=n < 2, duration_days=5 + n,
+                     paid=[(backer, 100_00 * (n + 1), 0)] if n % 2 else ())
+    images = []
+    page.on("request", lambda request: images.append(request.url) if request.resource_type == "image" else None)
+    page.goto("/")
+    page.wait_for_load_state("load")
+    titles = page.locator(".project-card h3").all_inner_texts()
+    assert sorted(titles) == [f"首页项目{n}" for n in range(6)], "every project once"
+    assert in_viewport(page, page.locator(".category-row")), "categories near the top"
+    first = page.locator(".project-card").first.bounding_box()
+    assert first["height"] <= 110, "a dense card: thumbnail beside title and figures"
+    assert page.locator(".project-card .stats").first.inner_text().count("·") == 2, "one line of figures"
+    covers = [url for url in images if "/media/" in url]
+    assert len(covers) == 6 and all(re.search(r"-240\.\w+$", url) for url in covers), covers
+    no_sideways_scroll(page)
+    assert small_tap_targets(page) == [], small_tap_targets(page)
