@@ -32,7 +32,7 @@ translations: $(STAMP)
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --omit-header --sort-output --width 120 \
 	    -o crowdfund/translations/messages.pot .
-	$(BIN)/pybabel update -i crowdfund/translations/messages.pot -d crowdfund/translations --no-fuzzy-matching --width 120
+	$(BIN)/pybabel update -i crowdfund/translations/messages.pot -d crowdfund/translations --no-fuzzy-matching --ignore-obsolete --width 120
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

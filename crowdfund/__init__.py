@@ -48,7 +48,7 @@ def init_extensions(app):
     from crowdfund import comments  # noqa: F401 - register the unanswered-question reminders
     from crowdfund import follows, updates  # noqa: F401 - register the reminder and fan-out catch-up jobs
     from crowdfund import mailer  # noqa: F401 - register the notification e-mail jobs and commit hooks
-    from crowdfund.payments import callbacks  # noqa: F401 - registers the reconciliation job
+    from crowdfund.payments import callbacks, reconciliation  # noqa: F401 - register the reconciliation jobs
     from crowdfund.extensions import babel, csrf, db, limiter, login_manager, migrate
     from crowdfund.i18n import select_locale
     from crowdfund.models.base import render_item

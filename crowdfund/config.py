@@ -69,6 +69,9 @@ class Config:
         self.RATELIMIT_SWALLOW_ERRORS = True
         self.TRUSTED_PROXIES = int(env.get("TRUSTED_PROXIES", "0"))
         self.TICK_SECONDS = int(env.get("TICK_SECONDS", "60"))
+        # Embedded mode: threads of the web process that run long jobs (e.g. "Run now" reconciliation).
+        self.BACKGROUND_WORKERS = int(env.get("BACKGROUND_WORKERS", "2"))
+        self.RECONCILIATION_TIMEOUT = int(env.get("RECONCILIATION_TIMEOUT", "1800"))  # seconds; older runs are stale
         self.SITE_URL = (env.get("SITE_URL") or "http://127.0.0.1:5000").rstrip("/")
         # Payments (SPEC 2.2). PAYMENT_SANDBOX=1 serves a local Alipay-protocol gateway with its own keys.
         self.PAYMENT_SANDBOX = _bool("PAYMENT_SANDBOX", self.ENV_NAME != "production")

@@ -2,11 +2,14 @@
 
 Views, domain code and the CLI call `enqueue()`; they never talk to RQ directly.
 Periodic work is declared once with `@periodic(...)` and driven either by RQ's
-CronScheduler (worker.py) or by the embedded ticker thread (`flask serve`).
+CronScheduler (worker.py) or by the embedded ticker thread (`flask serve`). Long jobs a
+request starts (`enqueue(..., background=True)`) run, without Redis, on a small pool of
+the web process's threads instead of inline, so the request returns at once.
 """
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -69,13 +72,18 @@ def get_queue(name="default", app=None):
     return Queue(name, connection=connection) if connection is not None else None
 
 
-def enqueue(func, *args, queue="default", job_id=None, timeout=300, retries=3, retry_intervals=None, **kwargs):
+def enqueue(func, *args, queue="default", job_id=None, timeout=300, retries=3, retry_intervals=None,
+            background=False, **kwargs):
     """Run `func(*args, **kwargs)` in a worker, or right now when no Redis is configured.
 
     Returns the RQ job, or the function's result in embedded mode. Inline jobs run in a
     fresh app context (their own database session), just as they would in a worker.
+    With `background`, an embedded-mode job runs on the app's background threads instead
+    and a Future is returned (nothing enforces `timeout` there: the job's own rules must).
     """
     rq_queue = get_queue(queue)
+    if rq_queue is None and background:
+        return background_jobs().submit(func, *args, **kwargs)
     if rq_queue is None:
         # Like a worker, a failing inline job is logged, not raised into whoever enqueued it;
         # periodic catch-up jobs (e.g. retry_pending_refunds) stand in for RQ's retries.
@@ -88,6 +96,57 @@ def enqueue(func, *args, queue="default", job_id=None, timeout=300, retries=3, r
                 return None
     retry = Retry(max=retries, interval=retry_intervals or [10, 60, 300][:retries]) if retries else None
     return rq_queue.enqueue(func, args=args, kwargs=kwargs, job_id=job_id, job_timeout=timeout, retry=retry)
+
+
+class BackgroundJobs:
+    """Long jobs in embedded mode: at most BACKGROUND_WORKERS threads per app, each job in its own app context."""
+
+    def __init__(self, app, workers):
+        self.app = app
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crowdfund-background")
+        self.lock = threading.Lock()
+        self.pending = set()
+
+    def submit(self, func, *args, **kwargs):
+        """Queue `func(*args, **kwargs)` for the next free thread; returns its Future."""
+        future = self.executor.submit(self._run, func, args, kwargs)
+        with self.lock:
+            self.pending.add(future)
+        future.add_done_callback(self._forget)
+        return future
+
+    def wait(self, timeout=None):
+        """Block until every job submitted so far has finished; False if some are still running after `timeout`."""
+        with self.lock:
+            pending = list(self.pending)
+        return not wait(pending, timeout).not_done
+
+    def _run(self, func, args, kwargs):
+        # Like a worker (and like inline jobs), a failing job is logged, not raised into anyone.
+        with self.app.app_context():
+            try:
+                return func(*args, **kwargs)
+            except Exception:
+                log.exception("background job %s failed", getattr(func, "__name__", func))
+                db.session.rollback()
+                return None
+
+    def _forget(self, future):
+        with self.lock:
+            self.pending.discard(future)
+
+
+_background_lock = threading.Lock()
+
+
+def background_jobs(app=None):
+    """The app's pool for long embedded-mode jobs (made on first use)."""
+    app = app or current_app._get_current_object()
+    with _background_lock:
+        jobs = app.extensions.get("crowdfund_background")
+        if jobs is None:
+            jobs = app.extensions["crowdfund_background"] = BackgroundJobs(app, app.config["BACKGROUND_WORKERS"])
+    return jobs
 
 
 def record_run(name, when=None):

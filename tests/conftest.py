@@ -293,6 +293,15 @@ def live_server(app):
     server.stop()
 
 
+@pytest.fixture
+def redis_live_server(redis_app):
+    """The Redis-backed app over real HTTP, so worker processes reach its sandbox gateway and notify URLs."""
+    server = LiveServer(redis_app)
+    redis_app.config["SITE_URL"] = server.url
+    yield server
+    server.stop()
+
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
@@ -538,3 +547,32 @@ def smtp_server():
     controller.inbox, controller.host = inbox, "127.0.0.1"
     yield controller
     controller.stop()
+
+
+class HeldQuery:
+    """The sandbox holds its answer about one trade until the test releases it (a slow provider)."""
+
+    def __init__(self, out_trade_no):
+        self.out_trade_no = out_trade_no
+        self.asked, self.released = threading.Event(), threading.Event()
+
+    def __call__(self, out_trade_no):
+        if out_trade_no == self.out_trade_no:
+            self.asked.set()
+            assert self.released.wait(30), "the test never released the held answer"
+
+
+def two_paid_pledges(app, make_project, make_user, both_at_provider=True):
+    """Two payments booked in the ledger; the sandbox knows the first (and the second, if both_at_provider)."""
+    from crowdfund.models import Pledge, SandboxTrade
+
+    backer = make_user()
+    make_project(status="live", tiers=[], paid=[(backer, 30_00, None), (backer, 20_00, None)])
+    with app.app_context():
+        pledges = db.session.scalars(db.select(Pledge).order_by(Pledge.id)).all()
+        for n, pledge in enumerate(pledges if both_at_provider else pledges[:1]):
+            db.session.add(SandboxTrade(out_trade_no=pledge.out_trade_no, trade_no=f"T{n}", status="TRADE_SUCCESS",
+                                        app_id=app.config["ALIPAY_APP_ID"], total_fen=pledge.paid_fen, subject="x",
+                                        channel="pc"))
+        db.session.commit()
+        return [pledge.out_trade_no for pledge in pledges]

@@ -1,7 +1,7 @@
 """The escrow ledger: double-entry, append-only, hash-chained (SPEC 2.4, 2.8)."""
 from datetime import date, datetime
 
-from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Integer, String
+from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crowdfund.extensions import db
@@ -117,11 +117,22 @@ class Guarantee(db.Model):
 
 
 class ReconciliationRun(db.Model):
-    """One run of the daily reconciliation of ledger bookings against the provider's records."""
+    """One run of the daily reconciliation of ledger bookings against the provider's records.
+
+    `status` goes queued → running → finished or failed; `checked` of `total` is the progress so far.
+    `in_progress` is true while queued or running and NULL after: its unique constraint lets only one
+    run be in progress, however many finance users press "Run now" at once.
+    """
 
     __tablename__ = "reconciliation_runs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ran_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
-    checked: Mapped[int] = mapped_column(Integer)
-    mismatches: Mapped[list] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="finished", server_default="finished")
+    checked: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int | None] = mapped_column(Integer)
+    mismatches: Mapped[list] = mapped_column(JSON, default=list)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    error: Mapped[str | None] = mapped_column(String(40))
+    in_progress: Mapped[bool | None] = mapped_column(Boolean, unique=True)

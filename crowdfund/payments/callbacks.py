@@ -1,7 +1,8 @@
 """What providers tell us: notifications are verified, stored, acknowledged, then applied by a job.
 
 Reconciliation asks the provider about pledges whose notification never came and applies the
-answer through the very same functions.
+answer through the very same functions. (The daily check of the ledger against the provider is
+`crowdfund.payments.reconciliation`.)
 """
 import logging
 from datetime import timedelta
@@ -11,7 +12,6 @@ from sqlalchemy import select
 
 from crowdfund import pledging
 from crowdfund.extensions import db
-from crowdfund.i18n import fen_to_yuan
 from crowdfund.models import PaymentNotification, Pledge, PledgeStatus
 from crowdfund.models.base import utcnow
 from crowdfund.payments import InvalidNotification, PaymentError, get_provider
@@ -62,59 +62,6 @@ def apply_notification(notification_id):
     row.outcome, row.applied_at = outcome, utcnow()
     db.session.commit()
     return outcome
-
-
-def run(since_hours=24, now=None):
-    """Daily reconciliation: every payment the ledger booked in the period must be paid, same amount, at the provider.
-
-    Mismatches are (out_trade_no, code, detail): `unreachable` (the provider did not answer), `missing`
-    (it has no payment for the booking) or `amount` (it took a different amount).
-    """
-    from crowdfund.models import LedgerTransaction
-
-    now = now or utcnow()
-    booked = db.session.scalars(select(LedgerTransaction).where(
-        LedgerTransaction.kind.in_(["payment", "late_payment"]),
-        LedgerTransaction.created_at >= now - timedelta(hours=since_hours))).all()
-    report = {"checked": 0, "mismatches": []}
-    for txn in booked:
-        out_trade_no = txn.idempotency_key.split(":", 1)[1]
-        pledge = db.session.scalar(select(Pledge).where(Pledge.out_trade_no == out_trade_no))
-        amount = sum(e.amount_fen for e in txn.entries if e.amount_fen > 0)
-        report["checked"] += 1
-        try:
-            status = get_provider(pledge.provider if pledge else "alipay").query(out_trade_no)
-        except PaymentError as error:
-            report["mismatches"].append((out_trade_no, "unreachable", str(error)[:200]))
-            continue
-        if status is None or not status.paid:
-            report["mismatches"].append((out_trade_no, "missing", ""))
-        elif int(status.total_amount * 100) != amount:
-            report["mismatches"].append((out_trade_no, "amount", f"{status.total_amount} ≠ {fen_to_yuan(amount)}"))
-    return report
-
-
-@periodic(interval=86400, queue="payments")
-def daily_reconciliation(now=None):
-    """Every day: reconcile the last 24 hours, keep the result for the finance page, alert finance on mismatches."""
-    from crowdfund.models import ReconciliationRun
-    from crowdfund.notifications import notify_finance
-
-    now = now or utcnow()
-    report = run(24, now)
-    row = ReconciliationRun(ran_at=now, checked=report["checked"],
-                            mismatches=[list(mismatch) for mismatch in report["mismatches"]])
-    db.session.add(row)
-    if report["mismatches"]:
-        notify_finance("reconciliation_mismatch", link="/finance/reconciliation", count=len(report["mismatches"]))
-    db.session.commit()
-    return report["checked"], len(report["mismatches"])
-
-
-def latest_daily_run():
-    from crowdfund.models import ReconciliationRun
-
-    return db.session.scalar(select(ReconciliationRun).order_by(ReconciliationRun.ran_at.desc()).limit(1))
 
 
 @periodic(interval=180, queue="payments")

@@ -176,6 +176,10 @@ def handle_api(params):
             body = {"out_trade_no": trade.out_trade_no,
                     "qr_code": current_app.config["SITE_URL"] + url_for("sandbox.cashier", trade_no=trade.trade_no)}
         else:
+            # A slow answer: SANDBOX_QUERY_HOLD(out_trade_no) may wait, so tests can watch a job mid-run.
+            hold = current_app.config.get("SANDBOX_QUERY_HOLD")
+            if method == "alipay.trade.query" and hold is not None:
+                hold(biz.get("out_trade_no", ""))
             trade = _trade(biz.get("out_trade_no", ""))
             if trade is None:
                 raise SandboxError("40004", "ACQ.TRADE_NOT_EXIST", "trade does not exist")

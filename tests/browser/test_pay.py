@@ -3,27 +3,19 @@ import time
 
 import pytest
 
-from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def shop_server(redis_app):
-    server = LiveServer(redis_app)
-    redis_app.config["SITE_URL"] = server.url
-    yield server
-    server.stop()
-
-
 @pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
-def test_backer_pays_through_the_sandbox(js, browser, redis_app, shop_server, start_worker, make_project, make_user):
+def test_backer_pays_through_the_sandbox(js, browser, redis_app, redis_live_server, start_worker, make_project,
+                                        make_user):
     slug = make_project(status="live", title="夜光露营灯",
                         tiers=[dict(title="露营灯一盏", price_fen=129_00, quantity_limit=10, shipping={"mainland": 8_00})])
     make_user(email="phone@example.com", display_name="手机用户")
     start_worker("--no-cron")
     context = browser.new_context(java_script_enabled=js, viewport={"width": 360, "height": 740},
-                                  base_url=shop_server.url, locale="zh-CN",
+                                  base_url=redis_live_server.url, locale="zh-CN",
                                   user_agent="Mozilla/5.0 (Linux; Android 13) Mobile Safari/537.36")
     page = context.new_page()
     errors = []

@@ -1,11 +1,13 @@
 """Jobs: inline in embedded mode, through Redis and a real RQ worker otherwise; periodic ticks both ways."""
+import threading
 from datetime import timedelta
 
 from crowdfund.extensions import db
 from crowdfund.jobs import heartbeat
 from crowdfund.models import PeriodicRun
 from crowdfund.models.base import utcnow
-from crowdfund.queueing import PERIODIC_JOBS, EmbeddedTicker, build_cron, enqueue, run_due, run_periodic
+from crowdfund.queueing import (PERIODIC_JOBS, EmbeddedTicker, background_jobs, build_cron, enqueue, record_run, run_due,
+                                run_periodic)
 from tests.conftest import wait_for
 
 HEARTBEAT = f"{heartbeat.__module__}.{heartbeat.__name__}"
@@ -46,6 +48,47 @@ def test_embedded_ticker_thread_runs_periodic_jobs(app):
         ticker.stopped.set()
         ticker.join(5)
     assert not ticker.is_alive()
+
+
+def test_background_jobs_return_at_once_and_wait_for_a_free_thread(make_app):
+    app = make_app(BACKGROUND_WORKERS=1)
+    started, release, steps = threading.Event(), threading.Event(), []
+
+    def slow(name):
+        steps.append(f"{name} started")
+        started.set()
+        assert release.wait(10)
+        record_run(f"background:{name}")  # a job has its own app context and session
+        return name
+
+    with app.app_context():
+        first = enqueue(slow, "first", background=True)
+        second = enqueue(slow, "second", background=True)
+    assert started.wait(10) and not first.done() and not second.done(), "enqueue returned before the jobs ran"
+    assert steps == ["first started"], "one background thread: the second job waits its turn"
+    release.set()
+    assert background_jobs(app).wait(10)
+    assert (first.result(), second.result()) == ("first", "second") and steps == ["first started", "second started"]
+    assert last_run(app, "background:first") and last_run(app, "background:second")
+
+
+def test_a_failing_background_job_is_logged_and_the_pool_carries_on(app, caplog):
+    def broken():
+        raise RuntimeError("boom")
+
+    with app.app_context():
+        failed = enqueue(broken, background=True)
+        after = enqueue(run_periodic, HEARTBEAT, background=True)
+    assert background_jobs(app).wait(10)
+    assert failed.result() is None and "background job broken failed" in caplog.text
+    assert after.result() == "ok" and last_run(app) is not None
+
+
+def test_background_jobs_go_to_rq_when_redis_is_configured(redis_app):
+    with redis_app.app_context():
+        job = enqueue(run_periodic, HEARTBEAT, queue="payments", background=True)
+        assert job.origin == "payments" and job.get_status() == "queued"
+    assert "crowdfund_background" not in redis_app.extensions
 
 
 def test_cron_registers_every_periodic_job_on_its_queue(redis_app):

@@ -5,12 +5,11 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from crowdfund import ledger, projects, refunds, settlement
-from crowdfund.payments import callbacks as reconcile_ledger
+from crowdfund.payments import reconciliation as reconciliation_runs
 from crowdfund.blueprints.finance import bp
 from crowdfund.extensions import db
 from crowdfund.htmx import redirect_after_post, render
 from crowdfund.models import Refund, Role, Withdrawal
-from crowdfund.queueing import enqueue
 from crowdfund.security import role_required
 
 
@@ -96,10 +95,20 @@ def ledger_csv():
 @bp.route("/reconciliation", methods=["GET", "POST"])
 @role_required(Role.FINANCE)
 def reconciliation():
-    """The latest daily comparison of what the ledger says was paid with the provider's records (POST runs it now)."""
+    """The latest comparison of what the ledger says was paid with the provider's records (POST starts one now)."""
     if request.method == "POST":
-        enqueue(reconcile_ledger.daily_reconciliation, queue="payments", job_id=f"reconciliation-{current_user.id}",
-                retries=0, timeout=1800)
+        try:
+            reconciliation_runs.start()
+        except reconciliation_runs.ReconciliationError as error:
+            if error.code == "running":
+                return redirect_after_post(url_for("finance.reconciliation"),
+                                           _("A reconciliation is already running; its progress is shown here."),
+                                           "info")
+            return redirect_after_post(url_for("finance.reconciliation"),
+                                       _("The reconciliation could not be started. Try again in a minute."), "error")
         return redirect_after_post(url_for("finance.reconciliation"),
                                    _("Reconciliation started; the result appears here when it is done."))
-    return render("finance/reconciliation.html", report=reconcile_ledger.latest_daily_run(), shown=50)
+    run = reconciliation_runs.latest_run()
+    return render("finance/reconciliation.html", "reconciliation_status", report=run,
+                  run_status=reconciliation_runs.shown_status(run), shown=50,
+                  timeout_minutes=reconciliation_runs.timeout_seconds() // 60)
