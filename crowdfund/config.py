@@ -81,6 +81,11 @@ class Config:
         self.ALIPAY_PUBLIC_KEY = env.get("ALIPAY_PUBLIC_KEY") or None  # Alipay's public key, PEM or a path
         self.ALIPAY_GATEWAY = env.get("ALIPAY_GATEWAY") or None  # default: the sandbox, or openapi.alipay.com
         self.PLEDGE_HOLD_MINUTES = int(env.get("PLEDGE_HOLD_MINUTES", "30"))
+        # A backer waiting on the pledge page: after this many seconds without a notification the page asks the
+        # provider itself, at most once per PAYMENT_QUERY_EVERY_SECONDS per pledge, giving up after the timeout.
+        self.PAYMENT_QUERY_AFTER_SECONDS = int(env.get("PAYMENT_QUERY_AFTER_SECONDS", "4"))
+        self.PAYMENT_QUERY_EVERY_SECONDS = int(env.get("PAYMENT_QUERY_EVERY_SECONDS", "5"))
+        self.PAYMENT_QUERY_TIMEOUT = float(env.get("PAYMENT_QUERY_TIMEOUT", "3"))
         self.PLEDGE_REMINDER_MINUTES = int(env.get("PLEDGE_REMINDER_MINUTES", "10"))  # unpaid-pledge reminder
         # Settlement (SPEC 2.6).
         self.FEE_RATE_BP = int(env.get("FEE_RATE_BP", "500"))  # 5%

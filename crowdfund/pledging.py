@@ -388,3 +388,25 @@ def payment_redirect(pledge, channel=None):
 def can_pay(pledge, now=None):
     """A pending pledge whose hold has not run out may be paid (again)."""
     return pledge.status == P.PENDING and pledge.expires_at > (now or utcnow())
+
+
+def can_pledge_again(pledge, now=None):
+    """A pledge whose trade the provider closed unpaid may be made again while the project takes pledges and
+    its reward has a free slot."""
+    tier = pledge.tier
+    return (pledge.status == P.CLOSED and lifecycle.accepts_pledges(pledge.project, now)
+            and (tier is None or tier.quantity_limit is None or tier.taken < tier.quantity_limit))
+
+
+def pledge_again(pledge, backer, now=None):
+    """A new pending pledge (a new trade, its slot held again) like one whose trade was closed; once per pledge."""
+    if pledge.backer_id != backer.id or pledge.status != P.CLOSED:
+        raise PledgeError()
+    address = {name: getattr(pledge, f"ship_{name}") or "" for name in ADDRESS_FIELDS}
+    new = start(backer, pledge.project, pledge.tier, pledge.amount_fen - pledge.shipping_fen,
+                idempotency_key=f"again-{pledge.id}", region=pledge.ship_region, address=address,
+                anonymous=pledge.anonymous, risk_accepted=True, channel=pledge.channel, now=now)
+    if new.replaces_id is None and pledge.replaces_id is not None:
+        new.replaces_id = pledge.replaces_id  # a dearer reward of a tier change: paying it still replaces the old
+        db.session.commit()
+    return new

@@ -177,11 +177,11 @@ class AlipayProvider(PaymentProvider):
             return False
         return unsigned.get("app_id") == self.app_id
 
-    def query(self, out_trade_no):
+    def query(self, out_trade_no, timeout=None):
         model = AlipayTradeQueryModel()
         model.out_trade_no = out_trade_no
         response = self._call(AlipayTradeQueryRequest(biz_model=model), AlipayTradeQueryResponse,
-                              not_found_ok=True)
+                              not_found_ok=True, timeout=timeout)
         if response is None:
             return None
         amount = Decimal(response.total_amount) if response.total_amount else None
@@ -202,14 +202,14 @@ class AlipayProvider(PaymentProvider):
         self._call(AlipayTradeCloseRequest(biz_model=model), AlipayTradeCloseResponse, not_found_ok=True)
         return True
 
-    def _call(self, request, response_class, not_found_ok=False):
+    def _call(self, request, response_class, not_found_ok=False, timeout=None):
         """Sign with the SDK, send it ourselves (any port, any status handled), verify the reply with the SDK."""
         signed = self.client.page_execute(request, http_method="GET")
         url, _, body = signed.partition("?")
         http_request = urllib.request.Request(url, data=body.encode("utf-8"), method="POST", headers={
             "Content-Type": "application/x-www-form-urlencoded;charset=utf-8"})
         try:
-            with urllib.request.urlopen(http_request, timeout=self.timeout) as reply:
+            with urllib.request.urlopen(http_request, timeout=timeout or self.timeout) as reply:
                 raw = reply.read()
         except urllib.error.HTTPError as error:
             raise ProviderUnavailable(f"alipay answered HTTP {error.code}") from None

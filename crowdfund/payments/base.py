@@ -65,6 +65,10 @@ class TradeStatus:
     def paid(self):
         return self.trade_status in ("TRADE_SUCCESS", "TRADE_FINISHED")
 
+    @property
+    def closed(self):
+        return self.trade_status == "TRADE_CLOSED"
+
 
 @dataclass(frozen=True)
 class RefundResult:
@@ -93,8 +97,8 @@ class PaymentProvider(ABC):
         """Whether the parameters on the return URL carry the provider's valid signature."""
 
     @abstractmethod
-    def query(self, out_trade_no):
-        """The trade's TradeStatus, or None if the provider has no such trade."""
+    def query(self, out_trade_no, timeout=None):
+        """The trade's TradeStatus, or None if the provider has no such trade (`timeout` seconds, else the default)."""
 
     @abstractmethod
     def refund(self, *, out_trade_no, amount_fen, out_request_no, reason=""):

@@ -64,22 +64,35 @@ def apply_notification(notification_id):
     return outcome
 
 
+def apply_trade_status(out_trade_no, status):
+    """Apply what a trade query answered, as the notification saying it would be applied; returns the outcome.
+
+    Paid → the payment is recorded; closed → the slot is released; anything else (or no such trade) → "waiting".
+    """
+    if status is not None and status.paid:
+        return pledging.record_payment(out_trade_no, status.trade_no, int(status.total_amount * 100))
+    if status is not None and status.closed:
+        return pledging.record_closed(out_trade_no)
+    return "waiting"
+
+
 @periodic(interval=180, queue="payments")
 def reconcile(now=None):
-    """Ask the provider about pledges pending for over 5 minutes; apply payments, close and expire overdue ones."""
+    """Ask the provider about pledges pending for over 5 minutes; apply payments and closures, close and expire
+    overdue ones."""
     now = now or utcnow()
     pending = db.session.scalars(select(Pledge).where(Pledge.status == PledgeStatus.PENDING,
                                                       Pledge.created_at <= now - timedelta(minutes=5))).all()
-    results = {"paid": 0, "expired": 0, "waiting": 0, "errors": 0}
+    results = {"paid": 0, "closed": 0, "expired": 0, "waiting": 0, "errors": 0}
     for pledge in pending:
         out_trade_no, pledge_id, tier_id = pledge.out_trade_no, pledge.id, pledge.tier_id
         overdue = pledge.expires_at <= now
         provider = get_provider(pledge.provider)
         try:
-            status = provider.query(out_trade_no)
-            if status is not None and status.paid:
-                if pledging.record_payment(out_trade_no, status.trade_no, int(status.total_amount * 100)) == "paid":
-                    results["paid"] += 1
+            outcome = apply_trade_status(out_trade_no, provider.query(out_trade_no))
+            if outcome in ("paid", "closed"):
+                results[outcome] += 1
+            if outcome != "waiting":
                 continue
             if overdue:
                 provider.close(out_trade_no)

@@ -256,7 +256,7 @@ def test_reconciliation_applies_a_lost_notification_and_expires_the_unpaid(app, 
         assert reconcile()["paid"] == 0, "nothing is older than five minutes yet"
         later = utcnow() + timedelta(minutes=31)
         result = reconcile(now=later)
-    assert result == {"paid": 1, "expired": 1, "waiting": 0, "errors": 0}
+    assert result == {"paid": 1, "closed": 0, "expired": 1, "waiting": 0, "errors": 0}
     assert status_of(app, paid_id) == PledgeStatus.PAID
     assert status_of(app, idle_id) == PledgeStatus.EXPIRED
     with app.app_context():

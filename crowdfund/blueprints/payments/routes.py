@@ -1,11 +1,11 @@
 """Provider callbacks. The notify endpoint is CSRF-exempt because it checks the provider's signature instead."""
-from flask import abort, make_response, redirect, request, url_for
+from flask import abort, make_response, redirect, request, session, url_for
 from sqlalchemy import select
 
 from crowdfund.blueprints.payments import bp
 from crowdfund.extensions import csrf, db
 from crowdfund.models import Pledge
-from crowdfund.payments import get_provider
+from crowdfund.payments import get_provider, waiting
 from crowdfund.payments.callbacks import receive
 
 
@@ -23,10 +23,15 @@ def alipay_notify():
 
 @bp.route("/alipay/return")
 def alipay_return():
-    """Where Alipay sends the browser back: check the signature, then show the pledge (never mark it paid here)."""
+    """Where Alipay sends the browser back: check the signature, then show the pledge (never mark it paid here).
+
+    The moment is remembered: the pledge page asks Alipay itself if the notification is still missing a
+    few seconds later.
+    """
     if not get_provider("alipay").verify_return(request.args.to_dict()):
         abort(400)
     pledge = db.session.scalar(select(Pledge).where(Pledge.out_trade_no == request.args.get("out_trade_no")))
     if pledge is None:
         abort(404)
+    waiting.note_return(session, pledge)
     return redirect(url_for("pledges.show", pledge_id=pledge.id), code=303)

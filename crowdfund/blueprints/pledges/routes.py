@@ -1,7 +1,7 @@
 """Views for backing a project and following one's pledges."""
 import uuid
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -13,7 +13,7 @@ from crowdfund.extensions import db, limiter
 from crowdfund.htmx import redirect_after_post, render
 from crowdfund.i18n import format_money
 from crowdfund.models import Pledge
-from crowdfund.payments import PaymentError
+from crowdfund.payments import PaymentError, waiting
 from crowdfund.payments.base import CHANNELS, channel_for
 from crowdfund.security import login_required
 
@@ -146,10 +146,18 @@ def mine():
 @bp.route("/me/pledges/<int:pledge_id>")
 @login_required
 def show(pledge_id):
-    """One pledge: "processing" until the provider's notification is applied, then the receipt (htmx polls)."""
+    """One pledge: "processing" until the provider's notification is applied, then the receipt (htmx polls).
+
+    While it waits, Alipay is asked directly a few seconds after the backer came back (rate-limited per pledge).
+    """
     pledge = own_pledge(pledge_id)
+    returned = waiting.returned_at(session, pledge)
+    answer = waiting.check(pledge, returned=returned)
     late = delivery.is_late(pledge)
-    return render("pledges/show.html", "payment_status", pledge=pledge, can_pay=pledging.can_pay(pledge),
+    return render("pledges/show.html", "payment_status", pledge=pledge,
+                  can_pay=pledging.can_pay(pledge) and answer not in ("paid", "closed"),
+                  reload_after=waiting.reload_after(pledge, returned),
+                  can_pledge_again=pledging.can_pledge_again(pledge),
                   can_cancel=pledging.can_cancel(pledge),
                   change_options=pledging.tier_change_options(pledge) if pledging.can_change_tier(pledge) else [],
                   late=late, claim=delivery.claim_split(pledge) if late else None,
@@ -228,13 +236,35 @@ def change(pledge_id):
 @bp.route("/me/pledges/<int:pledge_id>/pay", methods=["POST"])
 @login_required
 def pay(pledge_id):
-    """Pay (again) for a pending pledge, optionally on another channel."""
+    """Pay (again) for a pending pledge, optionally on another channel; never for a trade Alipay paid or closed."""
     pledge = own_pledge(pledge_id)
+    answer = waiting.check(pledge, eager=True)
+    if answer == "paid":
+        return redirect_after_post(url_for("pledges.show", pledge_id=pledge.id),
+                                   _("Alipay has already received this payment; there is no need to pay again."))
+    if answer == "closed":
+        return redirect_after_post(url_for("pledges.show", pledge_id=pledge.id),
+                                   _("Alipay has closed this payment, so it can no longer be paid."), "error")
     if not pledging.can_pay(pledge):
         return redirect_after_post(url_for("pledges.show", pledge_id=pledge.id),
                                    _("This pledge can no longer be paid."), "error")
     channel = request.form.get("channel")
     return _go_pay(pledge, channel if channel in CHANNELS else None)
+
+
+@bp.route("/me/pledges/<int:pledge_id>/again", methods=["POST"])
+@login_required
+@limiter.limit(lambda: current_app.config["RATELIMIT_PLEDGE"])
+def again(pledge_id):
+    """Back again after Alipay closed the trade unpaid: a new pledge like this one (its slot held again), then pay."""
+    pledge = own_pledge(pledge_id)
+    try:
+        new = pledging.pledge_again(pledge, current_user)
+    except pledging.PledgeError as error:
+        return redirect_after_post(url_for("pledges.show", pledge_id=pledge_id), _messages(error), "error")
+    if not pledging.can_pay(new):
+        return redirect(url_for("pledges.show", pledge_id=new.id), code=303)
+    return _go_pay(new)
 
 
 @bp.route("/me/pledges/<int:pledge_id>/cancel", methods=["POST"])
