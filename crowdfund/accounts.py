@@ -154,14 +154,21 @@ def addresses_of(user):
 
 
 def add_address(user, *, name, phone, province, city, district, detail, region="mainland"):
-    """Save a shipping address to the account's address book."""
+    """Save a shipping address to the account's address book; the same address again (trimmed) is not copied.
+
+    Returns the address and whether it is new.
+    """
     from crowdfund.models import Address
 
-    address = Address(user_id=user.id, name=name.strip(), phone=phone.strip(), province=province.strip(),
-                      city=city.strip(), district=district.strip(), detail=detail.strip(), region=region)
+    values = dict(name=name.strip(), phone=phone.strip(), province=province.strip(), city=city.strip(),
+                  district=district.strip(), detail=detail.strip(), region=region)
+    existing = next((a for a in addresses_of(user) if all(getattr(a, k) == v for k, v in values.items())), None)
+    if existing is not None:
+        return existing, False
+    address = Address(user_id=user.id, **values)
     db.session.add(address)
     db.session.commit()
-    return address
+    return address, True
 
 
 def delete_address(user, address_id):

@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from crowdfund import ledger, lifecycle
+from crowdfund import divisions, ledger, lifecycle
 from crowdfund.extensions import db
 from crowdfund.models import Pledge, PledgeStatus, RewardTier
 from crowdfund.models.base import utcnow
@@ -54,6 +54,21 @@ class NotShippedThere(PledgeError):
 class AddressRequired(PledgeError):
     code = "address"
 
+    def __init__(self, field=None):
+        super().__init__(field)
+        self.field = field  # the blank line of the address, when known
+
+
+class UnlistedDivision(PledgeError):
+    """A province, city or district that is not in the list of China's divisions (for the region)."""
+
+    code = "division"
+
+    def __init__(self, field, other_region=None):
+        super().__init__(field)
+        self.field = field
+        self.other_region = other_region  # a listed province of another shipping region
+
 
 class RiskNotAccepted(PledgeError):
     code = "risk"
@@ -69,11 +84,15 @@ class Quote:
         return self.amount_fen + self.shipping_fen
 
 
+def _minimum(tier):
+    return tier.price_fen if tier is not None else MIN_WITHOUT_REWARD_FEN
+
+
 def quote(project, tier, amount_fen, region=None, now=None):
     """Check a prospective pledge and price it (shipping on top of the amount for physical rewards)."""
     if not lifecycle.accepts_pledges(project, now):
         raise NotAcceptingPledges()
-    minimum = tier.price_fen if tier is not None else MIN_WITHOUT_REWARD_FEN
+    minimum = _minimum(tier)
     if amount_fen is None or amount_fen < minimum:
         raise AmountTooLow(minimum)
     shipping = 0
@@ -82,6 +101,33 @@ def quote(project, tier, amount_fen, region=None, now=None):
         if shipping is None:
             raise NotShippedThere()
     return Quote(amount_fen, shipping)
+
+
+def address_problems(region, address):
+    """Every problem with a shipping address: blank lines, and divisions not in the region's list."""
+    values = {name: ((address or {}).get(name) or "").strip() for name in ADDRESS_FIELDS}
+    problems = [AddressRequired(name) for name, value in values.items() if not value]
+    level = divisions.unlisted_level(region, values["province"], values["city"], values["district"])
+    if level is not None:
+        other = divisions.region_of(values["province"]) if level == "province" else None
+        problems.append(UnlistedDivision(level, other))
+    return problems
+
+
+def check(project, tier, amount_fen, *, region=None, address=None, risk_accepted=False, now=None):
+    """Every problem with a prospective pledge at once (the form shows them together); [] when it may start."""
+    if not lifecycle.accepts_pledges(project, now):
+        return [NotAcceptingPledges()]
+    problems = []
+    if amount_fen is None or amount_fen < _minimum(tier):
+        problems.append(AmountTooLow(_minimum(tier)))
+    if tier is not None and tier.physical:
+        if not region or tier.shipping_fee(region) is None:
+            problems.append(NotShippedThere())
+        problems += address_problems(region, address)
+    if not risk_accepted:
+        problems.append(RiskNotAccepted())
+    return problems
 
 
 def _reserve(tier_id):

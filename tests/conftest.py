@@ -377,6 +377,17 @@ def small_tap_targets(page):
     return page.evaluate(SMALL_TAP_TARGETS)
 
 
+def choose_address(page, js, province, city, district):
+    """Pick from the lists: with htmx each choice brings the next list; without JS a second submit does."""
+    page.get_by_label("省份").select_option(province)
+    if not js:
+        page.get_by_role("button", name="选择城市").click()
+    page.get_by_label("城市").select_option(city)
+    if not js:
+        page.get_by_role("button", name="选择区县").click()
+    page.get_by_label("区县").select_option(district)
+
+
 def another_phone(browser, page, live_server):
     """A second person's phone, like `page` (same JS setting and width); returns (context, page), close the context."""
     context = browser.new_context(java_script_enabled=page.js_enabled, viewport={"width": 360, "height": 740},

@@ -3,8 +3,23 @@ import time
 
 import pytest
 
+from tests.conftest import choose_address
 
 pytestmark = pytest.mark.browser
+
+
+def pay_and_wait_for(page, js, title, heading):
+    """Pay at the sandbox cashier, then wait on the pledge page until `heading` shows (the worker applied it)."""
+    page.get_by_role("button", name="付款", exact=True).click()
+    page.get_by_role("heading", name=title).wait_for()
+    deadline = time.monotonic() + 40
+    while not page.get_by_role("heading", name=heading).is_visible():
+        assert time.monotonic() < deadline, "the notification was never applied"
+        if js:
+            page.wait_for_timeout(500)  # htmx polls every 2 s
+        else:
+            page.get_by_role("link", name="刷新").click()
+            page.wait_for_timeout(300)
 
 
 @pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
@@ -32,9 +47,7 @@ def test_backer_pays_through_the_sandbox(js, browser, redis_app, redis_live_serv
     page.get_by_role("heading", name="支持项目").wait_for()
     page.get_by_label("收货人").fill("张三")
     page.get_by_label("手机号码").fill("13800000000")
-    page.get_by_label("省份").fill("浙江省")
-    page.get_by_label("城市").fill("杭州市")
-    page.get_by_label("区县").fill("西湖区")
+    choose_address(page, js, "浙江省", "杭州市", "西湖区")  # 省/市/区 come from the list now
     page.get_by_label("详细地址").fill("文三路 1 号")
     page.get_by_label("我已阅读风险提示").check()
     if js:
@@ -45,16 +58,7 @@ def test_backer_pays_through_the_sandbox(js, browser, redis_app, redis_live_serv
 
     page.get_by_role("heading", name="支付宝收银台").wait_for()
     assert "¥137.00" in page.locator(".sandbox").inner_text()
-    page.get_by_role("button", name="付款", exact=True).click()
-    page.get_by_role("heading", name="夜光露营灯").wait_for()
-    deadline = time.monotonic() + 40
-    while not page.get_by_role("heading", name="支付凭证").is_visible():
-        assert time.monotonic() < deadline, "the notification was never applied"
-        if js:
-            page.wait_for_timeout(500)  # htmx polls every 2 s
-        else:
-            page.get_by_role("link", name="刷新").click()
-            page.wait_for_timeout(300)
+    pay_and_wait_for(page, js, "夜光露营灯", "支付凭证")
     receipt = page.locator("#payment_status").inner_text()
     assert "已支付" in receipt and "¥137.00" in receipt and "露营灯一盏" in receipt
     page.goto("/me/pledges")

@@ -69,7 +69,7 @@ def test_errors_come_back_inline_with_422(app, client, live, login_as):
     slug, (physical, digital) = live
     login_as()
     cases = [({"amount": "50"}, "amount-error"), ({"accept_risk": ""}, "accept_risk-error"),
-             ({"region": "overseas"}, "region-error"), ({"detail": ""}, "name-error")]
+             ({"region": "overseas"}, "region-error"), ({"detail": ""}, "detail-error")]
     for change, error_id in cases:
         response = client.post(f"/projects/{slug}/back", data=form_data(client, slug, physical, **change))
         assert response.status_code == 422 and f'id="{error_id}"' in response.get_data(as_text=True), change

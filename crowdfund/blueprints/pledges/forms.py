@@ -15,17 +15,22 @@ def region_choices():
     return [SelectChoice(key, label) for key, label in REGION_NAMES.items()]
 
 
-class AddressFields:
-    """Mixin: the fields of a shipping address."""
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
 
-    name = StringField(_l("Recipient"), validators=[Optional(), Length(max=50)], render_kw={"autocomplete": "name"})
+
+class AddressFields:
+    """Mixin: the fields of a shipping address (province, city and district are picked from a list in China)."""
+
+    name = StringField(_l("Recipient"), validators=[Optional(), Length(max=50)], filters=[_strip],
+                       render_kw={"autocomplete": "name"})
     phone = StringField(_l("Mobile number"), validators=[Optional(), Regexp(r"^\+?[0-9 \-]{6,20}$",
                                                                           message=_l("Enter a phone number."))],
-                        render_kw={"autocomplete": "tel", "inputmode": "tel"})
-    province = StringField(_l("Province"), validators=[Optional(), Length(max=30)])
-    city = StringField(_l("City"), validators=[Optional(), Length(max=30)])
-    district = StringField(_l("District"), validators=[Optional(), Length(max=30)])
-    detail = StringField(_l("Street address"), validators=[Optional(), Length(max=200)],
+                        filters=[_strip], render_kw={"autocomplete": "tel", "inputmode": "tel"})
+    province = StringField(_l("Province"), validators=[Optional(), Length(max=30)], filters=[_strip])
+    city = StringField(_l("City"), validators=[Optional(), Length(max=30)], filters=[_strip])
+    district = StringField(_l("District"), validators=[Optional(), Length(max=30)], filters=[_strip])
+    detail = StringField(_l("Street address"), validators=[Optional(), Length(max=200)], filters=[_strip],
                          render_kw={"autocomplete": "street-address"})
 
 

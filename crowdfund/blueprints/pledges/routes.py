@@ -6,23 +6,44 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from crowdfund import accounts, delivery, discovery, lifecycle, pledging
+from crowdfund import accounts, delivery, discovery, divisions, lifecycle, pledging
 from crowdfund.blueprints.pledges import bp
 from crowdfund.blueprints.pledges.forms import AddressForm, PledgeForm
 from crowdfund.extensions import db, limiter
 from crowdfund.htmx import redirect_after_post, render
-from crowdfund.i18n import format_money
+from crowdfund.i18n import REGION_NAMES, format_money
 from crowdfund.models import Pledge
 from crowdfund.payments import PaymentError, waiting
 from crowdfund.payments.base import CHANNELS, channel_for
 from crowdfund.security import login_required
 
 ERROR_FIELDS = {"amount": "amount", "sold_out": "tier", "region": "region", "address": "name", "risk": "accept_risk"}
+PARTS = ("division_picker", "shipping_address")  # blocks htmx swaps when a select of the address changes
+BLANK_MESSAGES = {
+    "name": _l("Enter the recipient's name."), "phone": _l("Enter a mobile number."),
+    "detail": _l("Enter the street address."),
+}
+CHOOSE_MESSAGES = {"province": _l("Choose a province."), "city": _l("Choose a city."),
+                   "district": _l("Choose a district.")}
+TYPE_MESSAGES = {"province": _l("Enter the province or state."), "city": _l("Enter the city."),
+                 "district": _l("Enter the district.")}
 
 
-def _messages(error):
+def _messages(error, region=None, address=None):
     if isinstance(error, pledging.AmountTooLow):
         return _("The amount must be at least %(minimum)s.", minimum=format_money(error.minimum_fen))
+    if isinstance(error, pledging.AddressRequired) and error.field:
+        listed = CHOOSE_MESSAGES if divisions.listed(region) else TYPE_MESSAGES
+        return str(BLANK_MESSAGES.get(error.field) or listed[error.field])
+    if isinstance(error, pledging.UnlistedDivision):
+        address = address or {}
+        if error.other_region:
+            return _("%(province)s is in %(region)s: choose that under “Ship to” first.",
+                     province=address.get("province"), region=REGION_NAMES[error.other_region])
+        return {"province": _("Choose a province from the list."),
+                "city": _("Choose a city of %(province)s from the list.", province=address.get("province")),
+                "district": _("Choose a district of %(city)s from the list.", city=address.get("city")),
+                }[error.field]
     return {
         "sold_out": _("Sorry, this reward is sold out. Choose another one."),
         "region": _("This reward does not ship to that region."),
@@ -33,40 +54,94 @@ def _messages(error):
 
 
 def pledge_form(project, counts, formdata=None):
-    """The pledge form with this project's tiers (sold-out ones shown but refused) and the backer's addresses."""
+    """The pledge form with this project's tiers (sold-out ones shown but refused) and the backer's addresses.
+
+    The newest saved address is preselected; "A new address" shows the fields to type one.
+    """
     tier_id = request.args.get("tier", 0, type=int)
+    saved = accounts.addresses_of(current_user)
     form = PledgeForm(formdata=formdata, tier=tier_id, idempotency_key=uuid.uuid4().hex,
-                      channel=channel_for(request.user_agent.string))
+                      channel=channel_for(request.user_agent.string), address_id=saved[0].id if saved else 0)
     form.tier.choices = [(0, _("No reward, just support (from ¥1)"))] + [
         (t.id, f"{t.title} · {format_money(t.price_fen)}") for t in project.tiers]
-    form.address_id.choices = [(0, _("A new address"))] + [(a.id, a.one_line()) for a in
-                                                           accounts.addresses_of(current_user)]
+    form.address_id.choices = [(a.id, a.one_line()) for a in saved] + [(0, _("A new address"))]
+    form.saved_addresses = saved
     if formdata is None and form.amount.data is None:
         tier = next((t for t in project.tiers if t.id == tier_id), None)
         form.amount.data = tier.price_fen if tier else None
     return form
 
 
+def _saved(form):
+    """The saved address chosen in the form, if any."""
+    return next((a for a in form.saved_addresses if a.id == form.address_id.data), None)
+
+
 def _address(form):
     """The shipping address: a saved one, or the typed one."""
-    if form.address_id.data:
-        saved = next((a for a in accounts.addresses_of(current_user) if a.id == form.address_id.data), None)
-        if saved is not None:
-            return {f: getattr(saved, f) for f in pledging.ADDRESS_FIELDS}, saved.region
+    saved = _saved(form)
+    if saved is not None:
+        return {f: getattr(saved, f) for f in pledging.ADDRESS_FIELDS}, saved.region
     return {f: getattr(form, f).data or "" for f in pledging.ADDRESS_FIELDS}, form.region.data
 
 
-def _render_form(project, progress, counts, form, status=200, quote=None, error=None):
-    return render("pledges/new.html", "pledge_form", status=status, project=project, progress=progress,
-                  counts=counts, form=form, quote=quote, error=error)
+def _summary(project, counts, form, tier):
+    """The quote (what `start` will charge) and what stops it, for the summary above the pay button."""
+    if form.amount.errors:
+        return None, list(form.amount.errors)
+    try:
+        region = _address(form)[1] if tier is not None and tier.physical else None
+        quote = pledging.quote(project, tier, form.amount.data, region)
+        if tier is not None and counts[tier.id].sold_out:
+            raise pledging.TierSoldOut()
+    except pledging.PledgeError as error:
+        return None, [_messages(error)]
+    return quote, []
+
+
+def _show_errors(form, problems):
+    """Put each problem beside its field; a saved address's problems go beside the address choice."""
+    address, region = _address(form)
+    if _saved(form) is None:
+        return _place_errors(form, problems, region, address)
+    if any(error.code in ("address", "division") for error in problems):
+        form.address_id.errors = [_("Please renew this saved address: choose “A new address” and fill it in "
+                                    "from the lists.")]
+    problems = [error for error in problems if error.code not in ("address", "division")]
+    return _place_errors(form, problems, region, address, dict(ERROR_FIELDS, region="address_id"))
+
+
+def _place_errors(form, problems, region, address, fields=ERROR_FIELDS):
+    """Add each problem's message to its field (the first one only where WTForms already complained);
+    returns a message that belongs to no field."""
+    unplaced = None
+    for error in problems:
+        name = getattr(error, "field", None) or fields.get(error.code)
+        message = _messages(error, region, address)
+        if name is None:
+            unplaced = message
+        elif not getattr(form, name).errors:
+            getattr(form, name).errors = [message]
+    return unplaced
+
+
+def _render_form(project, progress, counts, form, tier, status=200, error=None, block="pledge_form"):
+    quote, messages = _summary(project, counts, form, tier)
+    return render("pledges/new.html", block, status=status, project=project, progress=progress, counts=counts,
+                  form=form, quote=quote, messages=messages, error=error, part=block if block in PARTS else None,
+                  picker=divisions.picker(form.region.data, form.province.data, form.city.data))
 
 
 @bp.route("/projects/<slug>/back", methods=["GET", "POST"])
 @login_required
 @limiter.limit(lambda: current_app.config["RATELIMIT_PLEDGE"], methods=["POST"],
-               exempt_when=lambda: bool(request.args.get("check")))
+               exempt_when=lambda: bool(request.args.get("check") or request.form.get("refresh")))
 def back(slug):
-    """Choose a reward or an amount, an address for physical rewards, accept the risks, then pay."""
+    """Choose a reward or an amount, an address for physical rewards, accept the risks, then pay.
+
+    A second submit button ("update total", "choose city"...) or, with htmx, a change re-renders the
+    form with the quote and the next list of the address picker; nothing is saved until "Confirm and pay".
+    """
     project, progress, counts = discovery.project_page(slug)
     if project is None or not lifecycle.is_public(project):
         abort(404)
@@ -74,45 +149,39 @@ def back(slug):
         flash(_("This project is not accepting pledges."), "error")
         return redirect(url_for("projects.show", slug=slug), code=303)
     form = pledge_form(project, counts, formdata=None if request.method == "GET" else request.form)
-    if request.method == "GET":
-        return _render_form(project, progress, counts, form)
     tier = next((t for t in project.tiers if t.id == form.tier.data), None)
+    if request.method == "GET":
+        return _render_form(project, progress, counts, form, tier)
     if request.args.get("check"):
-        return _check(project, progress, counts, form, tier)
-    if not form.validate_on_submit():
-        return _render_form(project, progress, counts, form, status=422)
+        form.validate()
+        part = request.args.get("part")
+        if part in PARTS:
+            return _render_form(project, progress, counts, form, tier, block=part)
+        quote, messages = _summary(project, counts, form, tier)
+        return render("pledges/new.html", "pledge_summary", status=422 if messages else 200, project=project,
+                      progress=progress, counts=counts, form=form, quote=quote, messages=messages)
+    if request.form.get("refresh"):
+        form.validate()
+        for field in form:
+            field.errors = []  # a second submit prices and lists; it does not judge the form yet
+        return _render_form(project, progress, counts, form, tier)
+    valid = form.validate_on_submit()
     address, region = _address(form)
+    problems = pledging.check(project, tier, form.amount.data, region=region, address=address,
+                              risk_accepted=form.accept_risk.data)
+    if not valid or problems:
+        error = _show_errors(form, problems)
+        return _render_form(project, progress, counts, form, tier, status=422, error=error)
     try:
         pledge = pledging.start(current_user, project, tier, form.amount.data,
                                 idempotency_key=form.idempotency_key.data, region=region, address=address,
                                 anonymous=form.anonymous.data, risk_accepted=form.accept_risk.data,
                                 channel=form.channel.data)
     except pledging.PledgeError as error:
-        field = ERROR_FIELDS.get(error.code)
-        if field:
-            getattr(form, field).errors = list(getattr(form, field).errors) + [_messages(error)]
-        return _render_form(project, progress, counts, form, status=422,
-                            error=None if field else _messages(error))
-    if tier is not None and tier.physical and not form.address_id.data and form.save_address.data:
+        return _render_form(project, progress, counts, form, tier, status=422, error=_show_errors(form, [error]))
+    if tier is not None and tier.physical and _saved(form) is None and form.save_address.data:
         accounts.add_address(current_user, region=region, **address)
     return _go_pay(pledge)
-
-
-def _check(project, progress, counts, form, tier):
-    """htmx: price the pledge as the backer edits it; only the summary is swapped, never their typing."""
-    form.validate()
-    messages = list(form.amount.errors)
-    quote = None
-    if not messages:
-        try:
-            region = _address(form)[1] if tier is not None and tier.physical else None
-            quote = pledging.quote(project, tier, form.amount.data, region)
-            if tier is not None and counts[tier.id].sold_out:
-                raise pledging.TierSoldOut()
-        except pledging.PledgeError as error:
-            quote, messages = None, [_messages(error)]
-    return render("pledges/new.html", "pledge_summary", status=422 if messages else 200, project=project,
-                  progress=progress, counts=counts, form=form, quote=quote, messages=messages)
 
 
 def _go_pay(pledge, channel=None):
@@ -303,17 +372,28 @@ def qr(pledge_id):
 @bp.route("/account/addresses", methods=["GET", "POST"])
 @login_required
 def addresses():
-    """The address book: add and remove shipping addresses."""
+    """The address book: add (province, city and district from the list) and remove shipping addresses."""
     form = AddressForm()
-    if form.validate_on_submit():
-        values = {f: (getattr(form, f).data or "").strip() for f in pledging.ADDRESS_FIELDS}
-        if all(values.values()):
-            accounts.add_address(current_user, region=form.region.data, **values)
-            return redirect_after_post(url_for("pledges.addresses"), _("Address saved."))
-        form.name.errors = list(form.name.errors) + [_("Fill in every line of the shipping address.")]
-    status = 422 if form.is_submitted() else 200
-    return render("pledges/addresses.html", "address_form", status=status, form=form,
-                  items=accounts.addresses_of(current_user))
+    part = request.args.get("part")
+    status = 200
+    if form.is_submitted() and (part == "division_picker" or request.form.get("refresh")):
+        form.validate()
+        for field in form:
+            field.errors = []  # choosing from the lists, not saving yet
+    elif form.validate_on_submit():
+        values = {f: getattr(form, f).data or "" for f in pledging.ADDRESS_FIELDS}
+        problems = pledging.address_problems(form.region.data, values)
+        if not problems:
+            created = accounts.add_address(current_user, region=form.region.data, **values)[1]
+            return redirect_after_post(url_for("pledges.addresses"), _("Address saved.") if created
+                                       else _("This address is already in your address book."))
+        _place_errors(form, problems, form.region.data, values)
+        status = 422
+    elif form.is_submitted():
+        status = 422
+    return render("pledges/addresses.html", "division_picker" if part == "division_picker" else "address_form",
+                  status=status, form=form, items=accounts.addresses_of(current_user),
+                  picker=divisions.picker(form.region.data, form.province.data, form.city.data))
 
 
 @bp.route("/account/addresses/<int:address_id>/delete", methods=["POST"])
