@@ -38,16 +38,27 @@ def needs_explanation(project):
     return done.late > 0 or done.claimed > 0
 
 
-def blacklist(user, moderator, reason):
-    """No new projects for this account; its live projects are suspended for review."""
+def check_blacklist(user, moderator):
+    """Refuse (AccountabilityError) a moderator blacklisting themselves."""
     if user.id == moderator.id:
         raise AccountabilityError("self")
-    if not reason.strip():
+
+
+def live_projects_of(user):
+    """The creator's live projects: a blacklist suspends them."""
+    return db.session.scalars(select(Project).where(Project.creator_id == user.id,
+                                                    Project.status == ProjectStatus.LIVE)).all()
+
+
+def blacklist(user, moderator, reason):
+    """No new projects for this account; its live projects are suspended for review."""
+    check_blacklist(user, moderator)
+    reason = (reason or "").strip()
+    if not reason:
         raise AccountabilityError("reason")
     user.blacklisted_at = utcnow()
-    for project in db.session.scalars(select(Project).where(Project.creator_id == user.id,
-                                                            Project.status == ProjectStatus.LIVE)):
+    for project in live_projects_of(user):
         lifecycle.transition(project, ProjectStatus.SUSPENDED, actor=moderator, reason=f"creator blacklisted: {reason}",
                              commit=False)
-    audit.record(moderator, "user.blacklist", user, reason=reason.strip())
+    audit.record(moderator, "user.blacklist", user, reason=reason)
     db.session.commit()

@@ -57,12 +57,26 @@ class CancelError(RuleError):
     """The campaign cannot be cancelled as asked."""
 
 
-def cancel(project, actor, reason, now=None):
-    """Cancel a live or suspended campaign (its creator, or a moderator) and refund every paid pledge."""
+def check_cancel(project, actor):
+    """Refuse (CancelError) unless `actor` may cancel this campaign now: its creator or a moderator, while live or
+    suspended."""
     if not (actor.id == project.creator_id or actor.has_role(Role.MODERATOR)):
         raise CancelError("owner")
     if project.status not in CANCELLABLE:
         raise CancelError("status")
+
+
+def refunds_on_cancel(project):
+    """What cancelling would refund: (how many backers, how many fen), from the paid pledges."""
+    backers, total = db.session.execute(select(func.count(func.distinct(Pledge.backer_id)),
+                                               func.coalesce(func.sum(Pledge.amount_fen), 0)).where(
+        Pledge.project_id == project.id, Pledge.status == PledgeStatus.PAID)).one()
+    return backers, total
+
+
+def cancel(project, actor, reason, now=None):
+    """Cancel a live or suspended campaign (its creator, or a moderator) and refund every paid pledge."""
+    check_cancel(project, actor)
     reason = (reason or "").strip()[:500]
     if not reason:
         raise CancelError("reason")

@@ -58,11 +58,16 @@ def create_draft(creator):
     return project
 
 
+def check_deletable(project):
+    """Refuse (NotEditable) to delete anything but a draft that was never submitted."""
+    if project.status != ProjectStatus.DRAFT:
+        raise NotEditable(project.status.value)
+
+
 def delete_draft(project):
     """Throw away a draft that was never submitted; its tiers, documents and events go with it (ON DELETE
     CASCADE). Anything further along has a review history and stays."""
-    if project.status != ProjectStatus.DRAFT:
-        raise NotEditable(project.status.value)
+    check_deletable(project)
     db.session.execute(delete(Project).where(Project.id == project.id, Project.status == ProjectStatus.DRAFT))
     db.session.commit()
 

@@ -14,6 +14,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from crowdfund import audit, lifecycle
+from crowdfund.domain import RuleError
 from crowdfund.extensions import db
 from crowdfund.i18n import FIELD_NAMES
 from crowdfund.models import (Category, Project, ProjectStatus, ReviewDecision, ReviewFinding,
@@ -30,7 +31,7 @@ TOPIC_NAMES = {
     "lottery": _l("lottery or gambling"), "tobacco": _l("tobacco"), "weapons": _l("weapons"),
     "drugs": _l("drugs"), "medical_claims": _l("medical cure claims"), "pyramid": _l("pyramid-style returns"),
 }
-class ReviewError(Exception):
+class ReviewError(RuleError):
     """The decision cannot be taken (e.g. a moderator reviewing their own project)."""
 
 
@@ -212,15 +213,16 @@ def latest_change_request(project):
     return decision.reasons if decision and decision.decision == "changes" else {}
 
 
-def _check_moderator(project, moderator):
+def check_moderator(project, moderator):
+    """Refuse (ReviewError) a moderator deciding on their own project."""
     if project.creator_id == moderator.id:
-        raise ReviewError("own project")
+        raise ReviewError("own_project")
 
 
 def approve(project, moderator, launch_at=None, now=None):
     """Approve; launch now, or at `launch_at` (the scheduler launches it then)."""
     now = now or utcnow()
-    _check_moderator(project, moderator)
+    check_moderator(project, moderator)
     scheduled = launch_at is not None and launch_at > now
     project.launch_at = launch_at if scheduled else None
     db.session.add(ReviewDecision(project_id=project.id, moderator_id=moderator.id, decision="approve",
@@ -239,10 +241,10 @@ def approve(project, moderator, launch_at=None, now=None):
 
 def request_changes(project, moderator, reasons):
     """Send the project back with reasons per wizard step."""
-    _check_moderator(project, moderator)
+    check_moderator(project, moderator)
     reasons = {step: text.strip() for step, text in reasons.items() if text and text.strip()}
     if not reasons:
-        raise ReviewError("no reasons")
+        raise ReviewError("no_reasons")
     db.session.add(ReviewDecision(project_id=project.id, moderator_id=moderator.id, decision="changes",
                                   reasons=reasons))
     lifecycle.transition(project, S.CHANGES_REQUESTED, actor=moderator, reason="changes requested", commit=False)
@@ -255,15 +257,16 @@ def request_changes(project, moderator, reasons):
 
 def reject(project, moderator, reason):
     """Reject for good, with a reason."""
-    _check_moderator(project, moderator)
-    if not reason.strip():
-        raise ReviewError("no reason")
+    check_moderator(project, moderator)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReviewError("reason")
     db.session.add(ReviewDecision(project_id=project.id, moderator_id=moderator.id, decision="reject",
-                                  reasons={"reason": reason.strip()}))
-    lifecycle.transition(project, S.REJECTED, actor=moderator, reason=reason.strip(), commit=False)
-    audit.record(moderator, "project.reject", project, reason=reason.strip())
+                                  reasons={"reason": reason}))
+    lifecycle.transition(project, S.REJECTED, actor=moderator, reason=reason, commit=False)
+    audit.record(moderator, "project.reject", project, reason=reason)
     notify(project.creator_id, "project_rejected", link="/me/projects", project_id=project.id, title=project.title,
-           reason=reason.strip())
+           reason=reason)
     db.session.commit()
 
 

@@ -22,7 +22,8 @@ def test_backer_cancels_a_paid_pledge_and_is_refunded(app, client, make_project,
     forms.login(email="fickle@example.com")
     page = client.get(f"/me/pledges/{pledge_id}").get_data(as_text=True)
     assert "取消这笔支持" in page
-    response = client.post(f"/me/pledges/{pledge_id}/cancel", data={"csrf_token": csrf_from(client.get("/me/pledges"))})
+    response = client.post(f"/me/pledges/{pledge_id}/cancel",
+                           data={"csrf_token": csrf_from(client.get("/me/pledges")), "confirm": "1"})
     assert response.status_code == 303
     with app.app_context():
         assert db.session.get(Pledge, pledge_id).status == PledgeStatus.REFUNDED
@@ -40,7 +41,8 @@ def test_no_cancelling_in_the_last_24_hours(app, client, make_project, make_user
         pledge_id = db.session.scalar(db.select(Pledge.id))
     Browserless(client).login(email="late@example.com")
     assert "取消这笔支持" not in client.get(f"/me/pledges/{pledge_id}").get_data(as_text=True)
-    client.post(f"/me/pledges/{pledge_id}/cancel", data={"csrf_token": csrf_from(client.get("/me/pledges"))})
+    client.post(f"/me/pledges/{pledge_id}/cancel",
+                data={"csrf_token": csrf_from(client.get("/me/pledges")), "confirm": "1"})
     with app.app_context():
         assert db.session.get(Pledge, pledge_id).status == PledgeStatus.PAID
 
@@ -50,10 +52,11 @@ def test_blacklist_suspends_live_projects_and_blocks_new_ones(app, client, make_
     slug = make_project(status="live", creator=creator)
     login_as("moderator")
     token = csrf_from(client.get(f"/projects/{slug}"))
-    assert client.post(f"/moderation/users/{creator}/blacklist", data={"csrf_token": token}).status_code == 303
+    assert client.post(f"/moderation/users/{creator}/blacklist",
+                       data={"csrf_token": token, "confirm": "1"}).status_code == 422
     with app.app_context():
         assert db.session.get(User, creator).blacklisted_at is None, "a reason is required"
-    client.post(f"/moderation/users/{creator}/blacklist", data={"csrf_token": token, "reason": "多次未发货"})
+    client.post(f"/moderation/users/{creator}/blacklist", data={"csrf_token": token, "reason": "多次未发货", "confirm": "1"})
     with app.app_context():
         assert db.session.get(User, creator).blacklisted_at is not None
         assert db.session.scalar(db.select(Project.status).filter_by(slug=slug)) == ProjectStatus.SUSPENDED
@@ -81,16 +84,16 @@ def test_cancelling_a_campaign_refunds_every_backer(app, client, make_project, m
         db.session.commit()
     stranger = Browserless(app.test_client())
     stranger.login(email=login_as_email(make_user))
-    stranger.post(f"/me/projects/{slug}/cancel", {"reason": "x"}, form_path="/me/projects")
+    stranger.post(f"/me/projects/{slug}/cancel", {"reason": "x", "confirm": "1"}, form_path="/me/projects")
     login_as("moderator")
     token = csrf_from(client.get(f"/projects/{slug}"))
     assert "取消众筹" in client.get(f"/projects/{slug}").get_data(as_text=True)
-    client.post(f"/moderation/projects/{slug}/cancel", data={"csrf_token": token, "reason": " "})
+    client.post(f"/moderation/projects/{slug}/cancel", data={"csrf_token": token, "reason": " ", "confirm": "1"})
     with app.app_context():
         assert db.session.scalar(db.select(Project.status).filter_by(slug=slug)) == ProjectStatus.LIVE, \
             "no reason, no cancellation; and only the creator or a moderator may cancel"
     assert client.post(f"/moderation/projects/{slug}/cancel",
-                       data={"csrf_token": token, "reason": "发起人无法履约"}).status_code == 303
+                       data={"csrf_token": token, "reason": "发起人无法履约", "confirm": "1"}).status_code == 303
     with app.app_context():
         project = db.session.scalar(db.select(Project).filter_by(slug=slug))
         assert project.status == ProjectStatus.CANCELLED
@@ -114,7 +117,7 @@ def test_a_creator_cancels_their_own_live_campaign(app, make_project, make_user)
     forms = Browserless(app.test_client())
     forms.login(email="quitter@example.com")
     assert "取消众筹" in forms.client.get("/me/projects").get_data(as_text=True)
-    response = forms.post(f"/me/projects/{slug}/cancel", {"reason": "供应商倒闭"}, form_path="/me/projects")
+    response = forms.post(f"/me/projects/{slug}/cancel", {"reason": "供应商倒闭", "confirm": "1"}, form_path="/me/projects")
     assert response.status_code == 303
     with app.app_context():
         assert db.session.scalar(db.select(Project.status).filter_by(slug=slug)) == ProjectStatus.CANCELLED

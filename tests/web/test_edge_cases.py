@@ -90,7 +90,7 @@ def test_approving_for_later_needs_a_future_time(app, client, make_project, logi
 def test_the_creator_sees_why_and_where(app, client, make_project, login_as):
     rejected, changed = make_project(status="in_review"), make_project(status="in_review")
     login_as("moderator")
-    for slug, data in ((rejected, {"decision": "reject", "reason": "承诺保本收益"}),
+    for slug, data in ((rejected, {"decision": "reject", "reason": "承诺保本收益", "confirm": "1"}),
                        (changed, {"decision": "changes", "rewards": "请写明发货时间"})):
         client.post(f"/moderation/projects/{slug}",
                     data={"csrf_token": csrf_from(client.get(f"/moderation/projects/{slug}")), **data})

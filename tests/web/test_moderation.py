@@ -83,7 +83,7 @@ def test_request_changes_shows_reasons_in_the_wizard(client, app, make_project, 
 def test_reject_needs_a_reason(client, app, make_project, moderator):
     slug = make_project(status="in_review")
     assert decide(client, slug, {"decision": "reject", "reason": ""}).status_code == 422
-    assert decide(client, slug, {"decision": "reject", "reason": "涉嫌违规"}).status_code == 303
+    assert decide(client, slug, {"decision": "reject", "reason": "涉嫌违规", "confirm": "1"}).status_code == 303
     assert load(app, slug).status == ProjectStatus.REJECTED
 
 

@@ -7,6 +7,7 @@ from flask_login import current_user
 from crowdfund import accountability, comments, delivery, ledger, media, projects, review, settlement, verification
 from crowdfund.blueprints.creator import bp
 from crowdfund.blueprints.creator.forms import VerificationForm
+from crowdfund.confirmation import Confirmation
 from crowdfund.extensions import db
 from crowdfund.htmx import is_htmx, redirect_after_post, render
 from crowdfund.security import login_required
@@ -66,23 +67,30 @@ def explain(slug):
 @bp.route("/projects/<slug>/cancel", methods=["POST"])
 @login_required
 def cancel(slug):
-    """The creator calls off their own live campaign; every paid pledge is refunded in full."""
+    """The creator calls off their own live campaign, after confirming; every paid pledge is refunded in full."""
     from crowdfund.blueprints.moderation.routes import cancel_campaign
 
-    return cancel_campaign(own_project(slug))
+    return cancel_campaign(own_project(slug), back=url_for("creator.projects_list"))
 
 
 @bp.route("/projects/<slug>/delete", methods=["POST"])
 @login_required
 def delete_draft(slug):
-    """The creator throws away a draft (the form asks to confirm first, without JS too)."""
+    """The creator throws away a draft, after confirming."""
     project = own_project(slug)
+    back = url_for("creator.projects_list")
     try:
+        projects.check_deletable(project)
+        step = Confirmation(
+            url_for("creator.delete_draft", slug=slug), subject=project.title or _("Untitled project"), back=back,
+            title=_("Delete this draft?"), button=_("Yes, delete this draft"),
+            consequences=[_("The draft, its rewards and documents are deleted for good.")])
+        if (response := step.ask()) is not None:
+            return response
         projects.delete_draft(project)
     except projects.NotEditable:
-        return redirect_after_post(url_for("creator.projects_list"),
-                                   _("Only a draft that was never submitted can be deleted."), "error")
-    return redirect_after_post(url_for("creator.projects_list"), _("The draft was deleted."))
+        return redirect_after_post(back, _("Only a draft that was never submitted can be deleted."), "error")
+    return redirect_after_post(back, _("The draft was deleted."))
 
 
 @bp.route("/projects/<slug>/money", methods=["GET", "POST"])

@@ -60,8 +60,9 @@ class ChangesForm(FlaskForm):
 
 
 class RejectForm(FlaskForm):
-    reason = TextAreaField(_l("Reason for rejection"), validators=[InputRequired(), Length(max=2000)],
-                           render_kw={"rows": 3})
+    """Only rendered: the reason is checked on the confirm step (crowdfund.confirmation)."""
+
+    reason = TextAreaField(_l("Reason for rejection (the creator reads it)"), render_kw={"rows": 3, "maxlength": 2000})
 
 
 class VerificationDecisionForm(FlaskForm):

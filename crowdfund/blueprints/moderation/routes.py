@@ -8,10 +8,12 @@ from crowdfund import accountability, discovery, guarantees, projects, review, v
 from crowdfund.blueprints.moderation import bp
 from crowdfund.blueprints.moderation.forms import (ApproveForm, ChangesForm, GuaranteeForm, RejectForm,
                                                    VerificationDecisionForm)
+from crowdfund.confirmation import Confirmation
 from crowdfund.extensions import db
 from crowdfund.htmx import redirect_after_post, render
+from crowdfund.i18n import format_money
 from crowdfund.models import CreatorVerification, ProjectStatus, Role, User
-from crowdfund.security import role_required
+from crowdfund.security import role_required, safe_next
 
 
 @bp.route("/")
@@ -57,16 +59,34 @@ def review_project(slug):
             review.request_changes(project, current_user, form.reasons())
             message = _("Sent back to the creator with your notes.")
         elif decision == "reject":
-            form = RejectForm()
-            if not form.validate_on_submit():
-                return _review_page(project, 422, reject_form=form)
-            review.reject(project, current_user, form.reason.data)
-            message = _("Rejected.")
+            return _reject(project)
         else:
             abort(400)
     except review.ReviewError:
         abort(403)
     return redirect_after_post(url_for("moderation.queue"), message)
+
+
+def _reject(project):
+    """Reject for good, after confirming, with a reason the creator reads."""
+    review.check_moderator(project, current_user)
+    step = Confirmation(
+        url_for("moderation.review_project", slug=project.slug), subject=project.title, hidden={"decision": "reject"},
+        back=url_for("moderation.review_project", slug=project.slug), title=_("Reject this project?"),
+        button=_("Yes, reject it"), reason_label=_("Reason for rejection (the creator reads it)"), reason_max=2000,
+        reason_missing=_("Give a reason; the creator will read it."),
+        consequences=[_("The project is rejected for good: it cannot be edited or submitted again."),
+                      _("The creator is told, with your reason.")])
+    if (response := step.ask()) is not None:
+        return response
+    try:
+        review.reject(project, current_user, step.reason)
+    except review.ReviewError as error:
+        db.session.rollback()
+        if error.code == "reason":
+            return step.refuse(step.reason_missing)
+        raise
+    return redirect_after_post(url_for("moderation.queue"), _("Rejected."))
 
 
 @bp.route("/projects/<slug>/featured", methods=["POST"])
@@ -82,14 +102,32 @@ def feature(slug):
 @bp.route("/users/<int:user_id>/blacklist", methods=["POST"])
 @role_required(Role.MODERATOR)
 def blacklist(user_id):
-    """Blacklist a creator: no new projects, live ones suspended for review."""
+    """Blacklist a creator, after confirming: no new projects, live ones suspended for review."""
     user = db.get_or_404(User, user_id)
+    back = safe_next(request.form.get("next"), url_for("moderation.queue"))
     try:
-        accountability.blacklist(user, current_user, request.form.get("reason", ""))
+        accountability.check_blacklist(user, current_user)
     except accountability.AccountabilityError:
-        return redirect_after_post(request.referrer or url_for("moderation.queue"),
-                                   _("Give a reason for the blacklist."), "error")
-    return redirect_after_post(url_for("moderation.queue"), _("Creator blacklisted; their live projects are suspended."))
+        return redirect_after_post(back, _("You cannot blacklist yourself."), "error")
+    live = len(accountability.live_projects_of(user))
+    step = Confirmation(
+        url_for("moderation.blacklist", user_id=user_id), subject=user.display_name, back=back,
+        hidden={"next": back}, title=_("Blacklist %(name)s?", name=user.display_name), button=_("Yes, blacklist"),
+        reason_label=_("Reason for the blacklist"), reason_max=300,
+        reason_missing=_("Give a reason for the blacklist."),
+        consequences=[ngettext("Their %(num)d live project is suspended for review.",
+                               "Their %(num)d live projects are suspended for review.", live) if live else
+                      _("They have no live project, so nothing is suspended."),
+                      _("They can no longer launch projects.")])
+    if (response := step.ask()) is not None:
+        return response
+    try:
+        accountability.blacklist(user, current_user, step.reason)
+    except accountability.AccountabilityError:
+        db.session.rollback()
+        return step.refuse(step.reason_missing)
+    return redirect_after_post(url_for("moderation.queue"),
+                               _("Creator blacklisted; their live projects are suspended."))
 
 
 @bp.route("/projects/<slug>/guarantee", methods=["POST"])
@@ -118,24 +156,41 @@ def guarantee(slug):
 @bp.route("/projects/<slug>/cancel", methods=["POST"])
 @role_required(Role.MODERATOR)
 def cancel(slug):
-    """Cancel a live or suspended campaign; every paid pledge is refunded in full."""
-    return cancel_campaign(projects.get_by_slug(slug) or abort(404))
+    """Cancel a live or suspended campaign, after confirming; every paid pledge is refunded in full."""
+    project = projects.get_by_slug(slug) or abort(404)
+    return cancel_campaign(project, back=url_for("projects.show", slug=slug))
 
 
-def cancel_campaign(project):
-    """Shared by moderators and the project's creator."""
+def cancel_campaign(project, back):
+    """Shared by moderators and the project's creator: confirm, with a reason backers read, then cancel."""
     from crowdfund import closing
 
+    page = url_for("projects.show", slug=project.slug)
     try:
-        count = closing.cancel(project, current_user, request.form.get("reason", ""))
+        closing.check_cancel(project, current_user)
+    except closing.CancelError:
+        return redirect_after_post(page, _("Only a live or suspended campaign can be cancelled."), "error")
+    backers, total_fen = closing.refunds_on_cancel(project)
+    step = Confirmation(
+        url_for(request.endpoint, slug=project.slug), subject=project.title, back=back,
+        title=_("Cancel this campaign?"), button=_("Yes, cancel the campaign"),
+        reason_label=_("Reason (backers will read it)"), reason_missing=_("Give a reason; backers will see it."),
+        consequences=[ngettext("%(num)d backer is refunded in full: %(amount)s in all.",
+                               "%(num)d backers are refunded in full: %(amount)s in all.", backers,
+                               amount=format_money(total_fen)) if backers else
+                      _("No pledge is paid yet, so nothing is refunded."),
+                      _("The campaign ends for good and cannot be launched again.")])
+    if (response := step.ask()) is not None:
+        return response
+    try:
+        count = closing.cancel(project, current_user, step.reason)
     except closing.CancelError as error:
         db.session.rollback()
-        message = _("Give a reason; backers will see it.") if error.code == "reason" else \
-            _("Only a live or suspended campaign can be cancelled.")
-        return redirect_after_post(url_for("projects.show", slug=project.slug), message, "error")
-    return redirect_after_post(url_for("projects.show", slug=project.slug),
-                               ngettext("Campaign cancelled; %(num)d pledge is being refunded.",
-                                        "Campaign cancelled; %(num)d pledges are being refunded.", count))
+        if error.code == "reason":
+            return step.refuse(step.reason_missing)
+        return redirect_after_post(page, _("Only a live or suspended campaign can be cancelled."), "error")
+    return redirect_after_post(page, ngettext("Campaign cancelled; %(num)d pledge is being refunded.",
+                                              "Campaign cancelled; %(num)d pledges are being refunded.", count))
 
 
 @bp.route("/verifications")

@@ -9,6 +9,7 @@ from flask_login import current_user
 from crowdfund import accounts, delivery, discovery, divisions, lifecycle, pledging
 from crowdfund.blueprints.pledges import bp
 from crowdfund.blueprints.pledges.forms import AddressForm, PledgeForm
+from crowdfund.confirmation import Confirmation
 from crowdfund.extensions import db, limiter
 from crowdfund.htmx import redirect_after_post, render
 from crowdfund.i18n import REGION_NAMES, format_money
@@ -339,15 +340,29 @@ def again(pledge_id):
 @bp.route("/me/pledges/<int:pledge_id>/cancel", methods=["POST"])
 @login_required
 def cancel(pledge_id):
-    """Cancel before the last 24 hours; a paid pledge is refunded in full."""
+    """Cancel before the last 24 hours, after confirming; a paid pledge is refunded in full."""
     pledge = own_pledge(pledge_id)
+    back = url_for("pledges.show", pledge_id=pledge_id)
+    if not pledging.can_cancel(pledge):
+        return redirect_after_post(back, _("This pledge can no longer be cancelled."), "error")
+    paid = pledge.status.value == "paid"
+    step = Confirmation(
+        url_for("pledges.cancel", pledge_id=pledge_id), subject=pledge.project.title, back=back,
+        title=_("Cancel this pledge?"), button=_("Yes, cancel the pledge"),
+        consequences=[
+            _("Once cancelled, the %(amount)s you paid is refunded the way you paid it.",
+              amount=format_money(pledge.amount_fen)) if paid else
+            _("This pledge is not paid, so nothing is refunded."),
+            _("The reward “%(title)s” is freed for other backers.", title=pledge.tier.title) if pledge.tier else None,
+            _("This cannot be undone; to back the project again you make a new pledge."),
+        ])
+    if (response := step.ask()) is not None:
+        return response
     try:
         pledging.cancel(pledge, current_user)
     except pledging.PledgeError:
-        return redirect_after_post(url_for("pledges.show", pledge_id=pledge_id),
-                                   _("This pledge can no longer be cancelled."), "error")
-    return redirect_after_post(url_for("pledges.show", pledge_id=pledge_id),
-                               _("Pledge cancelled. Any payment is being refunded in full."))
+        return redirect_after_post(back, _("This pledge can no longer be cancelled."), "error")
+    return redirect_after_post(back, _("Pledge cancelled. Any payment is being refunded in full."))
 
 
 @bp.route("/me/pledges/<int:pledge_id>/qr")
@@ -399,6 +414,17 @@ def addresses():
 @bp.route("/account/addresses/<int:address_id>/delete", methods=["POST"])
 @login_required
 def delete_address(address_id):
+    """Remove a saved address, after confirming."""
+    address = next((a for a in accounts.addresses_of(current_user) if a.id == address_id), None)
+    if address is None:
+        abort(404)
+    step = Confirmation(
+        url_for("pledges.delete_address", address_id=address_id), subject=_("Address book"),
+        back=url_for("pledges.addresses"), title=_("Remove this address?"), button=_("Yes, remove it"),
+        consequences=[_("“%(address)s” is removed from your address book.", address=address.one_line()),
+                      _("Pledges already made keep the address they were sent to.")])
+    if (response := step.ask()) is not None:
+        return response
     if not accounts.delete_address(current_user, address_id):
         abort(404)
     return redirect_after_post(url_for("pledges.addresses"), _("Address removed."))
