@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tests.conftest import log_in, open_menu, small_tap_targets
+from tests.conftest import log_in, open_menu, small_tap_targets, wait_for
 
 pytestmark = pytest.mark.browser
 VIEWPORT_HEIGHT = 740
@@ -42,7 +42,7 @@ def test_the_buy_bar_is_in_the_first_screen_and_stays_there(page, lamp, make_use
     assert in_viewport(page, page.locator(".project-stats"))
 
     page.mouse.wheel(0, 1500)
-    page.wait_for_function("window.scrollY > 1000") if page.js_enabled else page.wait_for_timeout(300)
+    wait_for(lambda: page.evaluate("window.scrollY") > 1000, timeout=5)
     assert in_viewport(page, button), "the bar sticks to the bottom while the page scrolls"
     no_sideways_scroll(page)
     assert small_tap_targets(page) == [], small_tap_targets(page)
@@ -106,5 +106,21 @@ def test_home_is_dense_light_and_repeats_nothing(page, live_server, make_project
     assert page.locator(".project-card .stats").first.inner_text().count("·") == 2, "one line of figures"
     covers = [url for url in images if "/media/" in url]
     assert len(covers) == 6 and all(re.search(r"-240\.\w+$", url) for url in covers), covers
+    no_sideways_scroll(page)
+    assert small_tap_targets(page) == [], small_tap_targets(page)
+
+
+def test_checkout_and_pledge_pages_are_thumb_sized(page, lamp):
+    log_in(page, "early@example.com")  # has a paid pledge
+    page.goto(f"/projects/{lamp}")
+    page.locator("#rewards").get_by_role("link", name="支持此档").first.click()
+    page.get_by_role("button", name="确认并支付").wait_for()
+    no_sideways_scroll(page)
+    assert small_tap_targets(page) == [], small_tap_targets(page)
+    page.goto("/me/pledges")
+    no_sideways_scroll(page)
+    assert small_tap_targets(page) == [], small_tap_targets(page)
+    page.locator("main").get_by_role("link", name="会学习的智能台灯").first.click()
+    page.get_by_role("heading", name="支持成功").wait_for()
     no_sideways_scroll(page)
     assert small_tap_targets(page) == [], small_tap_targets(page)
