@@ -49,6 +49,16 @@ def test_the_total_is_shown_before_paying_and_is_what_is_charged(app, client, sh
     assert (pledge.amount_fen, pledge.shipping_fen, pledge.ship_region) == (150_00, 30_00, "hk_mo_tw")
 
 
+def test_a_form_just_opened_complains_about_nothing(client, shop, login_as):
+    slug, _, _ = shop
+    login_as()
+    page = client.get(f"/projects/{slug}/back").get_data(as_text=True)  # no reward chosen, no amount typed
+    assert 'class="error' not in page and "不能低于" not in page
+    again = client.post(f"/projects/{slug}/back", data=form_data(client, slug, 0, amount="", refresh="total"))
+    assert "金额" in again.get_data(as_text=True).split('id="pledge_summary"', 1)[1].split("</div>", 1)[0], \
+        "asked for a total, it says what is missing"
+
+
 def test_htmx_swaps_the_next_list_and_the_total_together(app, client, shop, login_as):
     slug, tier, _ = shop
     login_as()

@@ -126,8 +126,10 @@ def _place_errors(form, problems, region, address, fields=ERROR_FIELDS):
     return unplaced
 
 
-def _render_form(project, progress, counts, form, tier, status=200, error=None, block="pledge_form"):
+def _render_form(project, progress, counts, form, tier, status=200, error=None, block="pledge_form", judge=True):
     quote, messages = _summary(project, counts, form, tier)
+    if not judge:
+        messages = []  # a form just opened shows the total if it can, not a complaint about what is not typed yet
     return render("pledges/new.html", block, status=status, project=project, progress=progress, counts=counts,
                   form=form, quote=quote, messages=messages, error=error, part=block if block in PARTS else None,
                   picker=divisions.picker(form.region.data, form.province.data, form.city.data))
@@ -152,7 +154,7 @@ def back(slug):
     form = pledge_form(project, counts, formdata=None if request.method == "GET" else request.form)
     tier = next((t for t in project.tiers if t.id == form.tier.data), None)
     if request.method == "GET":
-        return _render_form(project, progress, counts, form, tier)
+        return _render_form(project, progress, counts, form, tier, judge=False)
     if request.args.get("check"):
         form.validate()
         part = request.args.get("part")
