@@ -76,6 +76,10 @@ def test_newcomer_signs_up_verifies_launches_and_backers_find_it(page, browser, 
     page.get_by_label("价格（元）").fill("129")
     page.get_by_label("限量（不限量请留空）").fill("300")
     page.get_by_label("预计发放时间").fill("2031-05")
+    looks = ("el => { const s = getComputedStyle(el); return [s.borderTopWidth, s.borderTopColor, s.paddingLeft, "
+             "s.borderRadius, s.fontSize, Math.round(el.getBoundingClientRect().width)]; }")
+    assert page.get_by_label("预计发放时间").evaluate(looks) == page.get_by_label("回报名称").evaluate(looks), \
+        "the month field is styled like the others"
     page.get_by_label("中国大陆运费").fill("0")
     page.get_by_role("button", name="添加回报档位").click()
     page.locator("details.tier-edit summary", has_text="露营灯一盏").wait_for()
