@@ -1,4 +1,6 @@
 """Command-line tools: flask --app crowdfund <command>."""
+import os
+
 import click
 from flask import current_app
 
@@ -40,6 +42,8 @@ def register_cli(app):
         from crowdfund.queueing import EmbeddedTicker
 
         app = current_app._get_current_object()
+        if not os.environ.get("SITE_URL"):  # the sandbox cashier and notify URLs must point at this server
+            app.config["SITE_URL"] = f"http://{host}:{port}"
         if not app.config.get("REDIS_URL"):
             EmbeddedTicker(app).start()
         run_simple(host, port, app, threaded=True, use_reloader=False)

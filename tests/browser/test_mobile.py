@@ -63,7 +63,7 @@ def test_trust_badges_explain_themselves_and_tabs_jump_to_sections(page, lamp):
     assert "全有或全无" in badges.inner_text()
 
     tabs = page.locator(".section-nav")
-    assert tabs.get_by_role("link").all_inner_texts() == ["项目故事", "回报", "评论"]
+    assert tabs.get_by_role("link").all_inner_texts() == ["故事", "回报", "评论"]
     tabs.get_by_role("link", name="回报").click()
     page.wait_for_url(re.compile(r"#rewards$"))
     heading = page.get_by_role("heading", name="回报", exact=True)
@@ -124,3 +124,37 @@ def test_checkout_and_pledge_pages_are_thumb_sized(page, lamp):
     page.get_by_role("heading", name="支持成功").wait_for()
     no_sideways_scroll(page)
     assert small_tap_targets(page) == [], small_tap_targets(page)
+
+
+def test_a_first_time_backer_finds_trusts_and_pays_from_the_home_page(page, lamp):
+    """The issue's bar: from the home page to 支持成功 on a phone, signing up on the way, JS on and off."""
+    from tests.browser.test_checkout import fill_new_address, total
+    from tests.browser.test_pay import pay_and_wait_for
+
+    page.goto("/")
+    page.locator(".project-card").get_by_role("link", name="会学习的智能台灯").click()
+    page.get_by_role("heading", name="会学习的智能台灯", level=1).wait_for()
+    page.locator(".trust-badges").get_by_text("资金托管").click()
+    page.get_by_text("支持款由平台托管，不直接交给发起人").wait_for()
+    page.locator(".cta-bar").get_by_role("link", name="支持项目").click()
+
+    page.wait_for_url(re.compile(r"/login\?next="))
+    page.locator("main").get_by_role("link", name="注册账户").click()
+    page.get_by_role("heading", name="注册账户").wait_for()  # the log-in form (also with 邮箱) is gone
+    page.get_by_label("邮箱").fill("first@example.com")
+    page.get_by_label("昵称").fill("第一次支持")
+    page.get_by_label("密码", exact=True).fill("correct horse 1")
+    page.get_by_label("再次输入密码").fill("correct horse 1")
+    page.get_by_label("我已阅读并同意").check()
+    page.get_by_role("button", name="注册").click()
+    page.wait_for_url(re.compile(r"^[^?]*/projects/\w+/back$"))  # signing up led back to the checkout
+    page.get_by_role("radio", name=re.compile(r"^标准 · ¥259\.00")).check()
+    fill_new_address(page, page.js_enabled)
+    page.get_by_label("我已阅读风险提示").check()
+    if not page.js_enabled:
+        page.get_by_role("button", name="计算运费/更新合计").click()
+    assert "¥259.00" in total(page), "the total stands above the pay button, JS or not"
+    page.get_by_role("button", name="确认并支付").click()
+    page.get_by_role("heading", name="支付宝收银台").wait_for()
+    pay_and_wait_for(page, page.js_enabled, "会学习的智能台灯", "支持成功")
+    assert "¥259.00" in page.locator("#payment_status").inner_text()

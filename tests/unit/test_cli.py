@@ -27,6 +27,7 @@ def test_create_admin_refuses_a_short_password(app, runner):
 def test_seed_demo_is_idempotent_and_covers_every_role_and_state(app, runner, forms, repo_root):
     from crowdfund.demo import DEMO_BACKERS, PROJECTS
     from crowdfund.discovery import tier_counts
+    from crowdfund.media import IMAGE_WIDTHS
     from crowdfund.models import Project, ProjectKind, ProjectStatus
 
     first = runner.invoke(args=["seed-demo"])
@@ -48,7 +49,7 @@ def test_seed_demo_is_idempotent_and_covers_every_role_and_state(app, runner, fo
         assert {p.status for p in rows} == set(ProjectStatus)
         assert {p.category.parent.slug for p in rows} == {c[0] for c in CATEGORIES}
         assert any(p.kind == ProjectKind.CHARITY for p in rows)
-        assert all(p.cover is not None and len(p.cover.variants) == 3 for p in rows)
+        assert all(p.cover is not None and len(p.cover.variants) == len(IMAGE_WIDTHS) for p in rows)
         tiers = [t for p in rows for t in p.tiers]
         counts = tier_counts(tiers)
         assert any(t.quantity_limit is None for t in tiers)

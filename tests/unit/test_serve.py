@@ -2,6 +2,7 @@
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import urllib.request
@@ -35,11 +36,19 @@ def test_flask_serve_migrated_seeded_embedded_site(tmp_path):
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         home = wait_for(lambda: fetch(f"http://127.0.0.1:{port}/"), timeout=30)
-        assert home[0] == 200 and "智能硬件" in home[1]
+        assert home[0] == 200 and "科技" in home[1] and "会学习的智能台灯" in home[1]
         health = wait_for(lambda: (h := fetch(f"http://127.0.0.1:{port}/healthz")) and
                           json.loads(h[1])["periodic"] and json.loads(h[1]), timeout=30)
         assert health["status"] == "ok" and "crowdfund.jobs.heartbeat" in health["periodic"]
         assert (tmp_path / "crowdfund.sqlite").exists() and (tmp_path / "secret_key").exists()
+        # The sandbox gateway is reached at the port served (SITE_URL follows --port): the first daily
+        # reconciliation finds every seeded payment at the provider, none "unreachable".
+        name = "crowdfund.payments.reconciliation.daily_reconciliation"
+        wait_for(lambda: name in json.loads(fetch(f"http://127.0.0.1:{port}/healthz")[1])["periodic"], timeout=60)
+        with sqlite3.connect(tmp_path / "crowdfund.sqlite") as conn:
+            runs = conn.execute("SELECT status, checked, mismatches FROM reconciliation_runs").fetchall()
+        assert runs and all(status == "finished" and checked > 0 and json.loads(found) == []
+                            for status, checked, found in runs), runs
     finally:
         server.terminate()
         server.wait(10)

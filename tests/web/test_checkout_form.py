@@ -187,3 +187,22 @@ def test_a_paid_pledge_leads_with_success_and_what_happens_next(app, client, sho
     assert f"预计发放：{month}" in status
     assert f'href="/projects/{slug}/updates"' in status and "查看项目动态" in status
     assert "¥110.00" in status and pledge.out_trade_no in status, "the receipt is still there"
+
+
+def test_choosing_a_reward_without_typing_an_amount_pledges_its_price(app, client, shop, login_as):
+    slug, tier, _ = shop
+    login_as()
+    data = form_data(client, slug, 0, tier=str(tier), amount="", refresh="total")  # opened from 支持项目: no reward yet
+    body = client.post(f"/projects/{slug}/back", data=data).get_data(as_text=True)
+    assert re.search(r"应付总额：<strong>¥110.00</strong>", body) and 'value="100.00"' in body
+    data.pop("refresh")
+    assert client.post(f"/projects/{slug}/back", data=data).status_code == 303
+    assert [(p.amount_fen, p.shipping_fen) for p in pledges(app)] == [(110_00, 10_00)]  # amount includes shipping
+
+
+def test_log_in_and_sign_up_keep_where_the_backer_was_going(client, shop):
+    slug, _, _ = shop
+    login = client.get(f"/login?next=/projects/{slug}/back").get_data(as_text=True)
+    assert f'href="/signup?next=/projects/{slug}/back"' in login
+    signup = client.get(f"/signup?next=/projects/{slug}/back").get_data(as_text=True)
+    assert f'href="/login?next=/projects/{slug}/back"' in signup

@@ -161,3 +161,16 @@ def test_a_real_worker_records_progress_and_result(redis_app, redis_live_server,
         assert run.mismatches == [[second, "missing", ""]] and run.in_progress is None
     fragment = status_fragment(finance)
     assert second in fragment and "hx-trigger" not in fragment
+
+
+def test_an_unanswered_provider_is_not_reported_as_money_that_does_not_match(app, make_user):
+    with app.app_context():
+        db.session.add(ReconciliationRun(ran_at=utcnow(), status="finished", checked=3, total=3, mismatches=[
+            ["T-1", "unreachable", "alipay unreachable: <urlopen error [Errno 111] Connection refused>"],
+            ["T-2", "missing", ""], ["T-3", "unreachable", "timed out"]]))
+        db.session.commit()
+    body = status_fragment(finance_client(app, make_user))
+    assert "2 笔付款无法核对：支付机构没有响应" in body
+    assert "1 笔记账不符" in body and "T-2" in body and "T-1" not in body
+    assert "urlopen" not in body and "Errno" not in body, "no raw error text for finance"
+    assert "账本与支付渠道记录一致" not in body

@@ -51,7 +51,7 @@ def test_project_page_reads_like_a_shopping_app(client, make_project, make_user)
     assert "有担保" not in badges, "no guarantee, no badge"
 
     tabs = text_of(between(body, 'class="section-nav"', "</nav>"))
-    assert tabs.split() == ["项目故事", "回报", "评论"], "no updates and no FAQ: no tabs for them"
+    assert tabs.split() == ["故事", "回报", "评论"], "no updates and no FAQ: no tabs for them"
     for anchor in ("#story", "#rewards", "#comments"):
         assert f'id="{anchor[1:]}"' in body
 
@@ -75,7 +75,7 @@ def test_badges_and_tabs_appear_with_what_they_describe(app, client, make_projec
     badges = text_of(between(body, 'class="trust-badges"', "</ul>"))
     assert "有担保" in badges and "华信融资担保有限公司" in badges and "¥500.00" in badges
     assert text_of(between(body, 'class="section-nav"', "</nav>")).split() == [
-        "项目故事", "回报", "项目动态", "评论", "常见问题"]
+        "故事", "回报", "动态", "评论", "常见问题"]
     assert "¥88" in text_of(between(body, 'class="cta-bar"', "</div>")) and "–" not in between(
         body, 'class="price-range">', "</p>"), "one price, no range"
 

@@ -136,7 +136,8 @@ def test_every_page_header_links_to_the_centre_at_its_old_address(app, make_user
     user_id, reader = signed_in(app, make_user)
     notify(app, user_id)
     home = reader.client.get("/projects/search").get_data(as_text=True)
-    assert re.search(r'<a href="/account/notifications">通知<span id="notification-badge"[^>]*>1</span></a>', home)
+    assert re.search(r'<a href="/account/notifications"><svg[^>]*>.*?</svg><span class="nav-label">通知</span>'
+                     r'<span id="notification-badge"[^>]*>1</span></a>', home, re.S)
 
 
 def opt_outs(app, user_id):

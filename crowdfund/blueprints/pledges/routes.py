@@ -67,9 +67,11 @@ def pledge_form(project, counts, formdata=None):
         (t.id, f"{t.title} · {format_money(t.price_fen)}") for t in project.tiers]
     form.address_id.choices = [(a.id, a.one_line()) for a in saved] + [(0, _("A new address"))]
     form.saved_addresses = saved
-    if formdata is None and form.amount.data is None:
-        tier = next((t for t in project.tiers if t.id == tier_id), None)
-        form.amount.data = tier.price_fen if tier else None
+    chosen = form.tier.data if formdata is not None else tier_id
+    tier = next((t for t in project.tiers if t.id == chosen), None)
+    if form.amount.data is None and not form.amount.errors and tier is not None:
+        form.amount.data = tier.price_fen  # a reward chosen, no amount typed: the reward's price
+        form.amount.raw_data = []
     return form
 
 
