@@ -357,8 +357,10 @@ SMALL_TAP_TARGETS = """() => {
   // Every control a thumb has to hit, at least 44×44 CSS px (WCAG 2.5.5). Links inside running text are exempt
   // (WCAG's "inline" exception): an inline <a> whose block also holds other text.
   const small = [];
-  for (const el of document.querySelectorAll('a[href], button, select, summary, input:not([type=hidden]):not([type=checkbox]):not([type=radio]), textarea')) {
-    const box = el.getBoundingClientRect();
+  for (const el of document.querySelectorAll('a[href], button, select, summary, input:not([type=hidden]), textarea')) {
+    // A checkbox or radio is hit through its label: the label (the row a thumb taps) is what must be big.
+    const target = el.matches('[type=checkbox], [type=radio]') && el.labels && el.labels.length ? el.labels[0] : el;
+    const box = target.getBoundingClientRect();
     if (!box.width || !box.height || !el.checkVisibility()) continue;
     if (box.bottom + window.scrollY <= 0) continue;  // the skip link waits above the page until focused
     if (el.matches('a') && getComputedStyle(el).display === 'inline') {
@@ -366,7 +368,7 @@ SMALL_TAP_TARGETS = """() => {
       while (block && getComputedStyle(block).display.startsWith('inline')) block = block.parentElement;
       if (block && block.textContent.trim().length > el.textContent.trim().length) continue;
     }
-    if (box.width < 44 || box.height < 44) small.push(`${el.tagName.toLowerCase()} "${el.textContent.trim().slice(0, 30)}" ${Math.round(box.width)}×${Math.round(box.height)}`);
+    if (box.width < 44 || box.height < 44) small.push(`${target.tagName.toLowerCase()} "${target.textContent.trim().slice(0, 30)}" ${Math.round(box.width)}×${Math.round(box.height)}`);
   }
   return small;
 }"""

@@ -1,5 +1,6 @@
 """Checkout on a 360 px phone, JS on and off: the total before paying, every error at once, the saved address,
 the 省/市/区 picker, a full-width pay button, and 支持成功 after paying through the sandbox."""
+import re
 import time
 
 import pytest
@@ -67,12 +68,16 @@ def test_every_error_shows_on_the_first_submit(page, app, lamp):
     slug, tier = lamp
     log_in(page, "phone@example.com")
     page.goto(f"/projects/{slug}/back?tier={tier}")
-    page.get_by_label("支持金额（元）").fill("")
+    page.get_by_label("支持金额（元）").fill("1")  # below the reward's price
     page.get_by_role("button", name="确认并支付").click()
     page.locator("#name-error").wait_for()
     for field in ("amount", "name", "phone", "province", "city", "district", "detail", "accept_risk"):
         assert page.locator(f"#{field}-error").is_visible(), field
     assert page.locator("#province-error").inner_text() == "请选择省份。"
+    summary = page.locator(".error-summary")
+    assert summary.bounding_box()["y"] < 740, "the page comes back at its top, where the summary says what is wrong"
+    summary.get_by_role("link", name=re.compile("^详细地址")).click()
+    assert 0 <= page.locator("#detail-error").bounding_box()["y"] < 740, "each entry leads to its field"
 
 
 def test_the_picker_lists_cities_then_districts(page, app, lamp):

@@ -158,3 +158,18 @@ def test_a_first_time_backer_finds_trusts_and_pays_from_the_home_page(page, lamp
     page.get_by_role("heading", name="支付宝收银台").wait_for()
     pay_and_wait_for(page, page.js_enabled, "会学习的智能台灯", "支持成功")
     assert "¥259.00" in page.locator("#payment_status").inner_text()
+
+
+def test_the_other_pages_people_use_are_thumb_sized(page, make_project, make_user):
+    creator = make_user(email="maker@example.com", roles=["creator"])
+    slug = make_project(creator=creator, paid=[(make_user(), 99_00, 0)])
+    for path in ("/login", "/signup", "/categories/tech", f"/projects/{slug}/funds", f"/projects/{slug}/backers"):
+        page.goto(path)
+        no_sideways_scroll(page)
+        assert small_tap_targets(page) == [], (path, small_tap_targets(page))
+    log_in(page, "maker@example.com")
+    for path in ("/me/projects", "/account/notifications", "/account/", "/messages", "/account/addresses",
+                 f"/projects/{slug}"):
+        page.goto(path)
+        no_sideways_scroll(page)
+        assert small_tap_targets(page) == [], (path, small_tap_targets(page))

@@ -84,7 +84,7 @@ def test_every_error_appears_on_the_first_submit(app, client, shop, login_as):
     login_as()
     page = client.get(f"/projects/{slug}/back?tier={tier}").get_data(as_text=True)
     key = re.search(r'name="idempotency_key" type="hidden" value="(\w+)"', page).group(1)
-    empty = {"csrf_token": csrf_from_text(page), "idempotency_key": key, "tier": str(tier), "amount": "",
+    empty = {"csrf_token": csrf_from_text(page), "idempotency_key": key, "tier": str(tier), "amount": "50",
              "region": "mainland", "address_id": "0", "channel": "wap"}
     response = client.post(f"/projects/{slug}/back", data=empty)
     body = response.get_data(as_text=True)
@@ -94,7 +94,19 @@ def test_every_error_appears_on_the_first_submit(app, client, shop, login_as):
                            ("detail", "请填写详细地址"), ("accept_risk", "请确认")]:
         error = re.search(rf'<p class="error" id="{field}-error">([^<]*)</p>', body)
         assert error and message in error.group(1), field
+    summary = body.split('class="form-error error-summary"', 1)[1].split("</div>", 1)[0]
+    assert "请修改下面 8 处" in summary, "the page comes back at its top: the summary says what is below"
+    for field in ("amount", "name", "phone", "province", "city", "district", "detail", "accept_risk"):
+        assert f'href="#{field}-error"' in summary, field
     assert pledges(app) == []
+
+
+def test_second_submits_bring_the_reader_back_to_where_they_were(client, shop, login_as):
+    slug, tier, _ = shop
+    login_as()
+    page = client.get(f"/projects/{slug}/back?tier={tier}").get_data(as_text=True)
+    assert f'value="city" formaction="/projects/{slug}/back#division_picker"' in page
+    assert f'value="total" formaction="/projects/{slug}/back#pledge_summary"' in page
 
 
 def test_divisions_not_in_the_list_are_refused(app, client, shop, login_as):
