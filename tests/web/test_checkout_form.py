@@ -218,3 +218,11 @@ def test_log_in_and_sign_up_keep_where_the_backer_was_going(client, shop):
     assert f'href="/signup?next=/projects/{slug}/back"' in login
     signup = client.get(f"/signup?next=/projects/{slug}/back").get_data(as_text=True)
     assert f'href="/login?next=/projects/{slug}/back"' in signup
+
+
+def test_a_mistyped_mobile_number_is_called_that(client, shop, login_as):
+    slug, tier, _ = shop
+    login_as()
+    body = client.post(f"/projects/{slug}/back", data=form_data(client, slug, tier, phone="abc123")).get_data(
+        as_text=True)
+    assert re.search(r'<p class="error" id="phone-error">请输入有效的手机号码，例如 13800000000。</p>', body)

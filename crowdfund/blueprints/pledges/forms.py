@@ -24,8 +24,8 @@ class AddressFields:
 
     name = StringField(_l("Recipient"), validators=[Optional(), Length(max=50)], filters=[_strip],
                        render_kw={"autocomplete": "name"})
-    phone = StringField(_l("Mobile number"), validators=[Optional(), Regexp(r"^\+?[0-9 \-]{6,20}$",
-                                                                          message=_l("Enter a phone number."))],
+    phone = StringField(_l("Mobile number"), validators=[Optional(), Regexp(
+                            r"^\+?[0-9 \-]{6,20}$", message=_l("Enter a valid mobile number, such as 13800000000."))],
                         filters=[_strip], render_kw={"autocomplete": "tel", "inputmode": "tel"})
     province = StringField(_l("Province"), validators=[Optional(), Length(max=30)], filters=[_strip])
     city = StringField(_l("City"), validators=[Optional(), Length(max=30)], filters=[_strip])
