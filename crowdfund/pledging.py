@@ -431,6 +431,14 @@ def payment_redirect(pledge, channel=None):
         return_url=f"{site}/payments/{pledge.provider}/return")
 
 
+def awaiting_payment(backer, project, now=None):
+    """The backer's pledges to this project that still hold a reward and wait to be paid, newest first."""
+    now = now or utcnow()
+    return db.session.scalars(select(Pledge).where(
+        Pledge.backer_id == backer.id, Pledge.project_id == project.id, Pledge.status == P.PENDING,
+        Pledge.expires_at > now).order_by(Pledge.created_at.desc())).all()
+
+
 def can_pay(pledge, now=None):
     """A pending pledge whose hold has not run out may be paid (again)."""
     return pledge.status == P.PENDING and pledge.expires_at > (now or utcnow())

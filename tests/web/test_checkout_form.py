@@ -226,3 +226,15 @@ def test_a_mistyped_mobile_number_is_called_that(client, shop, login_as):
     body = client.post(f"/projects/{slug}/back", data=form_data(client, slug, tier, phone="abc123")).get_data(
         as_text=True)
     assert re.search(r'<p class="error" id="phone-error">请输入有效的手机号码，例如 13800000000。</p>', body)
+
+
+def test_an_unpaid_pledge_is_offered_before_a_second_one_is_made(app, client, shop, login_as):
+    slug, tier, _ = shop
+    login_as()
+    assert client.post(f"/projects/{slug}/back", data=form_data(client, slug, tier)).status_code == 303
+    (pledge,) = pledges(app)  # the backer left the cashier without paying
+    again = client.get(f"/projects/{slug}/back").get_data(as_text=True)
+    notice = again.split('class="flash unpaid">', 1)[1].split("</p>", 1)[0]
+    assert "¥110.00" in notice and "台灯" in notice and f'href="/me/pledges/{pledge.id}">去支付' in notice
+    mine = client.get("/me/pledges").get_data(as_text=True)
+    assert f'<a class="button small" href="/me/pledges/{pledge.id}">立即支付</a>' in mine

@@ -128,12 +128,14 @@ def _place_errors(form, problems, region, address, fields=ERROR_FIELDS):
     return unplaced
 
 
-def _render_form(project, progress, counts, form, tier, status=200, error=None, block="pledge_form", judge=True):
+def _render_form(project, progress, counts, form, tier, status=200, error=None, block="pledge_form", judge=True,
+                 unpaid=()):
     quote, messages = _summary(project, counts, form, tier)
     if not judge:
         messages = []  # a form just opened shows the total if it can, not a complaint about what is not typed yet
     return render("pledges/new.html", block, status=status, project=project, progress=progress, counts=counts,
                   form=form, quote=quote, messages=messages, error=error, part=block if block in PARTS else None,
+                  unpaid=unpaid,
                   picker=divisions.picker(form.region.data, form.province.data, form.city.data))
 
 
@@ -156,7 +158,8 @@ def back(slug):
     form = pledge_form(project, counts, formdata=None if request.method == "GET" else request.form)
     tier = next((t for t in project.tiers if t.id == form.tier.data), None)
     if request.method == "GET":
-        return _render_form(project, progress, counts, form, tier, judge=False)
+        return _render_form(project, progress, counts, form, tier, judge=False,
+                            unpaid=pledging.awaiting_payment(current_user, project))
     if request.args.get("check"):
         form.validate()
         part = request.args.get("part")
@@ -214,7 +217,8 @@ def own_pledge(pledge_id):
 @login_required
 def mine():
     """My pledges: status, amount, reward, receipt."""
-    return render("pledges/mine.html", items=pledging.pledges_of(current_user))
+    items = pledging.pledges_of(current_user)
+    return render("pledges/mine.html", items=items, payable={p.id for p in items if pledging.can_pay(p)})
 
 
 @bp.route("/me/pledges/<int:pledge_id>")
