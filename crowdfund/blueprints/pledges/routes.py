@@ -69,7 +69,8 @@ def pledge_form(project, counts, formdata=None):
     form.saved_addresses = saved
     chosen = form.tier.data if formdata is not None else tier_id
     tier = next((t for t in project.tiers if t.id == chosen), None)
-    if form.amount.data is None and not form.amount.errors and tier is not None:
+    typed = (form.amount.raw_data or [""])[0].strip()
+    if form.amount.data is None and not typed and tier is not None:
         form.amount.data = tier.price_fen  # a reward chosen, no amount typed: the reward's price
         form.amount.raw_data = []
     return form
