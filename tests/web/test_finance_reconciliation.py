@@ -174,3 +174,12 @@ def test_an_unanswered_provider_is_not_reported_as_money_that_does_not_match(app
     assert "1 笔记账不符" in body and "T-2" in body and "T-1" not in body
     assert "urlopen" not in body and "Errno" not in body, "no raw error text for finance"
     assert "账本与支付渠道记录一致" not in body
+
+
+def test_a_run_that_has_not_counted_its_payments_yet_says_so(app, make_user):
+    with app.app_context():
+        db.session.add(ReconciliationRun(ran_at=utcnow(), started_at=utcnow(), status="running", checked=0,
+                                         in_progress=True, mismatches=[]))
+        db.session.commit()
+    body = status_fragment(finance_client(app, make_user))
+    assert "正在查找需要核对的付款" in body and "共 0 笔" not in body
