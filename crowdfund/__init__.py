@@ -49,7 +49,7 @@ def init_extensions(app):
     from crowdfund import follows, updates  # noqa: F401 - register the reminder and fan-out catch-up jobs
     from crowdfund import mailer  # noqa: F401 - register the notification e-mail jobs and commit hooks
     from crowdfund.payments import callbacks, reconciliation  # noqa: F401 - register the reconciliation jobs
-    from crowdfund.extensions import babel, csrf, db, limiter, login_manager, migrate
+    from crowdfund.extensions import babel, compress, csrf, db, limiter, login_manager, migrate
     from crowdfund.i18n import select_locale
     from crowdfund.models.base import render_item
 
@@ -60,6 +60,7 @@ def init_extensions(app):
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"),
                      render_as_batch=True, compare_type=True, render_item=render_item)
     csrf.init_app(app)
+    compress.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     limiter.init_app(app)
     login_manager.init_app(app)
@@ -96,6 +97,7 @@ def _load_user(identity):
 def register_blueprints(app):
     """Mount every blueprint."""
     from crowdfund.blueprints.account import bp as account_bp
+    from crowdfund.blueprints.assets import bp as assets_bp
     from crowdfund.blueprints.admin import bp as admin_bp
     from crowdfund.blueprints.auth import bp as auth_bp
     from crowdfund.blueprints.finance import bp as finance_bp
@@ -113,7 +115,8 @@ def register_blueprints(app):
     from crowdfund.blueprints.updates import bp as updates_bp
 
     for bp in (public_bp, auth_bp, account_bp, admin_bp, projects_bp, wizard_bp, creator_bp, moderation_bp,
-               media_bp, pledges_bp, payments_bp, finance_bp, comments_bp, updates_bp, messages_bp, notices_bp):
+               media_bp, pledges_bp, payments_bp, finance_bp, comments_bp, updates_bp, messages_bp, notices_bp,
+               assets_bp):
         app.register_blueprint(bp)
     if app.config["PAYMENT_SANDBOX"]:
         from crowdfund.blueprints.sandbox import bp as sandbox_bp
@@ -123,6 +126,7 @@ def register_blueprints(app):
 
 def register_templating(app):
     """Template helpers, filters and the after-request security headers."""
+    from crowdfund.assets import asset_url
     from crowdfund.forms import EmptyForm
     from crowdfund.i18n import (LABELS, LOCALE_NAMES, ROLE_NAMES, colon, fen_to_yuan, format_money, format_money_short,
                                 format_when, html_lang, select_locale, time_left)
@@ -150,6 +154,7 @@ def register_templating(app):
             "locale_names": LOCALE_NAMES,
             "role_names": ROLE_NAMES,
             "htmx_version": HTMX_VERSION,
+            "asset_url": asset_url,
             "icp_number": app.config["ICP_NUMBER"],
             "here": lambda: request.full_path.rstrip("?"),
             **LABELS,

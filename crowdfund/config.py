@@ -73,6 +73,11 @@ class Config:
         self.BACKGROUND_WORKERS = int(env.get("BACKGROUND_WORKERS", "2"))
         self.RECONCILIATION_TIMEOUT = int(env.get("RECONCILIATION_TIMEOUT", "1800"))  # seconds; older runs are stale
         self.SITE_URL = (env.get("SITE_URL") or "http://127.0.0.1:5000").rstrip("/")
+        # Text responses are compressed (Flask-Compress): brotli where the browser takes it, else gzip.
+        self.COMPRESS_ALGORITHM = ["br", "gzip"]
+        self.COMPRESS_MIMETYPES = ["text/html", "text/css", "text/plain", "text/csv", "text/javascript",
+                                   "application/javascript", "application/json", "application/atom+xml",
+                                   "image/svg+xml"]
         # Payments (SPEC 2.2). PAYMENT_SANDBOX=1 serves a local Alipay-protocol gateway with its own keys.
         self.PAYMENT_SANDBOX = _bool("PAYMENT_SANDBOX", self.ENV_NAME != "production")
         self.ALIPAY_APP_ID = env.get("ALIPAY_APP_ID", "2021000000000001")

@@ -58,8 +58,8 @@ def test_hsts_and_secure_cookies_under_https(client, forms, make_user):
 def test_pages_have_no_inline_script_and_load_vendored_htmx(client):
     body = client.get("/").get_data(as_text=True)
     scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", body, re.S)
-    assert scripts and all('src="/static/' in attrs and not inner.strip() for attrs, inner in scripts)
-    assert re.search(r'src="/static/vendor/htmx-2\.\d+\.\d+\.min\.js"', body)
+    assert scripts and all('src="/assets/' in attrs and not inner.strip() for attrs, inner in scripts)
+    assert re.search(r'src="/assets/[0-9a-f]{12}/vendor/htmx-2\.\d+\.\d+\.min\.js"', body)
     assert "http://" not in body.split("<body")[0] and "https://" not in body.split("<body")[0]
     assert ' style="' not in body and " onclick=" not in body
     config = re.search(r"<meta name=\"htmx-config\" content='([^']+)'>", body).group(1)
