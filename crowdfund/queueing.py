@@ -85,17 +85,24 @@ def enqueue(func, *args, queue="default", job_id=None, timeout=300, retries=3, r
     if rq_queue is None and background:
         return background_jobs().submit(func, *args, **kwargs)
     if rq_queue is None:
-        # Like a worker, a failing inline job is logged, not raised into whoever enqueued it;
-        # periodic catch-up jobs (e.g. retry_pending_refunds) stand in for RQ's retries.
-        with current_app.app_context():
-            try:
-                return func(*args, **kwargs)
-            except Exception:
-                log.exception("inline job %s failed", getattr(func, "__name__", func))
-                db.session.rollback()
-                return None
+        return run_logged(current_app._get_current_object(), "inline", func, args, kwargs)
     retry = Retry(max=retries, interval=retry_intervals or [10, 60, 300][:retries]) if retries else None
     return rq_queue.enqueue(func, args=args, kwargs=kwargs, job_id=job_id, job_timeout=timeout, retry=retry)
+
+
+def run_logged(app, kind, func, args, kwargs):
+    """Run a job in a fresh app context (its own session); like a worker, log a failure and return None.
+
+    Nothing is raised into whoever enqueued it; periodic catch-up jobs (e.g. retry_pending_refunds)
+    stand in for RQ's retries.
+    """
+    with app.app_context():
+        try:
+            return func(*args, **kwargs)
+        except Exception:
+            log.exception("%s job %s failed", kind, getattr(func, "__name__", func))
+            db.session.rollback()
+            return None
 
 
 class BackgroundJobs:
@@ -122,14 +129,7 @@ class BackgroundJobs:
         return not wait(pending, timeout).not_done
 
     def _run(self, func, args, kwargs):
-        # Like a worker (and like inline jobs), a failing job is logged, not raised into anyone.
-        with self.app.app_context():
-            try:
-                return func(*args, **kwargs)
-            except Exception:
-                log.exception("background job %s failed", getattr(func, "__name__", func))
-                db.session.rollback()
-                return None
+        return run_logged(self.app, "background", func, args, kwargs)
 
     def _forget(self, future):
         with self.lock:
