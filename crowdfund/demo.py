@@ -237,46 +237,53 @@ def _deliver(project, everything, now):
 def _projects(backers):
     now = utcnow()
     creators = [accounts.find_by_email("creator@demo.crowdfund.test"), accounts.find_by_email("maker@demo.crowdfund.test")]
-    moderator = accounts.find_by_email("moderator@demo.crowdfund.test")
-    categories = {c.slug: c for c in db.session.scalars(select(Category))}
     existing = set(db.session.scalars(select(Project.title).where(Project.creator_id.in_([c.id for c in creators]))))
     created = 0
-    for seed, (title, summary, sub, status, goal, days, flexible, tiers, percent, featured) in enumerate(PROJECTS):
-        if title in existing:
+    for seed, spec in enumerate(PROJECTS):
+        if spec[0] in existing:
             continue
-        creator = creators[seed % 2]
-        project = projects.create_draft(creator)
-        cover = media.save_image(creator, cover_image(seed))
-        charity = title in CHARITIES
-        projects.update_basics(project, title=title, summary=summary, category=categories[sub],
-                               kind="charity" if charity else "reward", cover=cover)
-        projects.update_story(project, story_source=_story(title, summary))
-        projects.update_funding(project, goal_fen=goal * 100, duration_days=days,
-                                funding_mode="flexible" if flexible else "all_or_nothing")
-        month = (now + timedelta(days=days + 90)).strftime("%Y-%m")
-        for tier_title, price, limit, physical in tiers:
-            projects.add_tier(project, title=tier_title, description=f"{tier_title}，含包装与说明书。",
-                              price_fen=price * 100, quantity_limit=limit, delivery_month=month, physical=physical,
-                              unit_cost_fen=price * 45 if physical else None,
-                              shipping={"mainland": 0, "hk_mo_tw": 30_00} if physical else {})
-        projects.update_risk(project, risk_disclosure="量产过程中可能遇到模具返工或原材料涨价，届时我们会及时更新进度，"
-                                                      "并优先保证已支持用户的交付。",
-                             partner_charity="中国乡村发展基金会" if charity else None,
-                             charity_certificate=cover if charity else None,
-                             fund_use_plan="图书采购 80%，书架与运输 15%，回访 5%。" if charity else None)
-        projects.reach_step(project, "preview")
-        _move(project, status, moderator, now)
-        project.featured = featured
-        _paid_pledges(project, backers, percent, now)
-        if status in (S.SUCCESSFUL, S.DELIVERING, S.COMPLETED):
-            settlement.book_fee(project)  # as closing does at success
-        if status in (S.DELIVERING, S.COMPLETED):
-            _deliver(project, everything=status == S.COMPLETED, now=now)
-        if status == S.DELIVERING:
-            guarantees.add(project, moderator, "华信融资担保有限公司", "91110000100000000A", 10_000_00)
-        db.session.commit()
+        add_project(spec, creators[seed % 2], backers, seed, now)
         created += 1
     return created
+
+
+def add_project(spec, creator, backers, seed=0, now=None):
+    """One demo project from a PROJECTS-style spec, walked to its status, with its paid pledges; committed."""
+    title, summary, sub, status, goal, days, flexible, tiers, percent, featured = spec
+    now = now or utcnow()
+    moderator = accounts.find_by_email("moderator@demo.crowdfund.test")
+    category = db.session.scalar(select(Category).where(Category.slug == sub))
+    project = projects.create_draft(creator)
+    cover = media.save_image(creator, cover_image(seed))
+    charity = title in CHARITIES
+    projects.update_basics(project, title=title, summary=summary, category=category,
+                           kind="charity" if charity else "reward", cover=cover)
+    projects.update_story(project, story_source=_story(title, summary))
+    projects.update_funding(project, goal_fen=goal * 100, duration_days=days,
+                            funding_mode="flexible" if flexible else "all_or_nothing")
+    month = (now + timedelta(days=days + 90)).strftime("%Y-%m")
+    for tier_title, price, limit, physical in tiers:
+        projects.add_tier(project, title=tier_title, description=f"{tier_title}，含包装与说明书。",
+                          price_fen=price * 100, quantity_limit=limit, delivery_month=month, physical=physical,
+                          unit_cost_fen=price * 45 if physical else None,
+                          shipping={"mainland": 0, "hk_mo_tw": 30_00} if physical else {})
+    projects.update_risk(project, risk_disclosure="量产过程中可能遇到模具返工或原材料涨价，届时我们会及时更新进度，"
+                                                  "并优先保证已支持用户的交付。",
+                         partner_charity="中国乡村发展基金会" if charity else None,
+                         charity_certificate=cover if charity else None,
+                         fund_use_plan="图书采购 80%，书架与运输 15%，回访 5%。" if charity else None)
+    projects.reach_step(project, "preview")
+    _move(project, status, moderator, now)
+    project.featured = featured
+    _paid_pledges(project, backers, percent, now)
+    if status in (S.SUCCESSFUL, S.DELIVERING, S.COMPLETED):
+        settlement.book_fee(project)  # as closing does at success
+    if status in (S.DELIVERING, S.COMPLETED):
+        _deliver(project, everything=status == S.COMPLETED, now=now)
+    if status == S.DELIVERING:
+        guarantees.add(project, moderator, "华信融资担保有限公司", "91110000100000000A", 10_000_00)
+    db.session.commit()
+    return project
 
 
 def _community(backers):
