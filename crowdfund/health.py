@@ -1,4 +1,4 @@
-"""What /healthz reports: can we reach the database and, when configured, Redis."""
+"""What /healthz reports: can we reach the database and, when configured, Redis; when jobs and ledger checks ran."""
 from flask import current_app
 from sqlalchemy import select, text
 
@@ -16,6 +16,7 @@ def check():
         report["periodic"] = {
             row.name: row.last_run_at.isoformat() for row in db.session.scalars(select(PeriodicRun))
         }
+        report["ledger"] = ledger_report()
     except Exception as error:  # any driver error means "down"
         current_app.logger.warning("health: database unreachable: %s", error)
         db.session.rollback()
@@ -31,3 +32,14 @@ def check():
             report["redis"] = "unavailable"
             report["status"] = "unavailable"
     return report
+
+
+def ledger_report():
+    """The last recorded check of the ledger's chain; a broken chain is reported, not a reason to go "unavailable"."""
+    from crowdfund import ledger
+
+    check = ledger.latest_verification()
+    if check is None:
+        return {"verified": "not yet"}
+    return {"verified": "ok" if check.ok else "failed", "at": check.finished_at.isoformat(),
+            "transactions": check.last_seq, "full": check.full}

@@ -27,6 +27,8 @@ TEXTS = {
     "withdrawal_approved": _l("Your withdrawal for “%(title)s” was approved; the payout is due on %(due)s."),
     "withdrawal_rejected": _l("Your withdrawal for “%(title)s” was rejected: %(reason)s"),
     "reconciliation_mismatch": _l("The daily reconciliation found %(count)s bookings that do not match the provider."),
+    "ledger_broken": _l("The ledger's hash chain no longer verifies; the command “flask ledger verify” lists the "
+                        "problems."),
     "reward_late": _l("Your reward for “%(title)s” is late. You may claim your money back on the pledge page."),
     "creator_late": _l("Rewards of “%(title)s” are past their promised date. Ship them, and explain the delay to "
                        "your backers."),
@@ -160,7 +162,7 @@ EMAIL_GROUPS = {
         "question_asked", "question_waiting", "question_answered")),
     "updates": (_l("Updates and reminders from projects I follow or back"), ("update_posted", "project_ending")),
     "messages": (_l("Private messages"), ("message_received",)),
-    "staff": (_l("Finance alerts (staff only)"), ("refund_failed", "reconciliation_mismatch")),
+    "staff": (_l("Finance alerts (staff only)"), ("refund_failed", "reconciliation_mismatch", "ledger_broken")),
 }
 KIND_GROUP = {kind: group for group, (_label, kinds) in EMAIL_GROUPS.items() for kind in kinds}
 EMAIL_KINDS = frozenset(KIND_GROUP)

@@ -96,6 +96,19 @@ def wipe(app):
         db.engine.dispose()
 
 
+def tamper(statement):
+    """Edit ledger history behind the application's back (disabling the PostgreSQL trigger for the attempt)."""
+    from sqlalchemy import text
+
+    postgres = db.engine.dialect.name == "postgresql"
+    with db.engine.begin() as conn:
+        if postgres:
+            conn.execute(text("SET session_replication_role = replica"))
+        conn.execute(text(statement))
+        if postgres:
+            conn.execute(text("SET session_replication_role = DEFAULT"))
+
+
 @pytest.fixture(scope="session")
 def sandbox_key_dir(tmp_path_factory):
     """Sandbox RSA keys generated once per run (generation takes a second), copied into each test's instance."""

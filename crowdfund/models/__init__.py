@@ -5,7 +5,7 @@ from crowdfund.models.community import (Block, Comment, EmailOptOut, FaqEntry, F
                                         ProjectUpdate, Report, UpdateRevision)
 from crowdfund.models.jobs import PeriodicRun
 from crowdfund.models.ledger import (Guarantee, LedgerAccount, LedgerEntry, LedgerHead, LedgerTransaction,
-                                     ReconciliationRun, Refund, Withdrawal)
+                                     LedgerVerification, ReconciliationRun, Refund, Withdrawal)
 from crowdfund.models.media import Media, MediaKind
 from crowdfund.models.notification import Notification
 from crowdfund.models.pledge import Address, PaymentNotification, Pledge, PledgeStatus
@@ -20,8 +20,8 @@ from crowdfund.models.verification import CreatorVerification, VerificationKind,
 __all__ = [
     "Block", "Comment", "EmailOptOut", "FaqEntry", "Follow", "Message", "MessageThread", "ProjectUpdate", "Report",
     "UpdateRevision",
-    "Guarantee", "LedgerAccount", "LedgerEntry", "LedgerHead", "LedgerTransaction", "ReconciliationRun", "Refund",
-    "Withdrawal",
+    "Guarantee", "LedgerAccount", "LedgerEntry", "LedgerHead", "LedgerTransaction", "LedgerVerification",
+    "ReconciliationRun", "Refund", "Withdrawal",
     "Address", "PaymentNotification", "SandboxRefund", "SandboxTrade",
     "AuditEntry", "Category", "CreatorVerification", "FundingMode", "Media", "MediaKind", "Notification",
     "PeriodicRun", "Pledge", "PledgeStatus", "Project", "ProjectDocument", "ProjectEvent", "ProjectKind",

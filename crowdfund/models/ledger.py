@@ -136,3 +136,27 @@ class ReconciliationRun(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     error: Mapped[str | None] = mapped_column(String(40))
     in_progress: Mapped[bool | None] = mapped_column(Boolean, unique=True)
+
+
+class LedgerVerification(db.Model):
+    """One recorded check of the hash chain (SPEC 2.8), by the periodic job or `flask ledger verify`.
+
+    A full pass recomputes every transaction from the genesis hash; an incremental one trusts the chain up to
+    the previous sound check (`last_seq`, `last_hash`) and recomputes what was booked after it. `last_seq` is
+    how far the chain is known sound (or was read, when not `ok`); `broken_seq` is the first transaction
+    found wrong, when the problem lies in one.
+    """
+
+    __tablename__ = "ledger_verifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[str] = mapped_column(String(10))  # job | cli
+    full: Mapped[bool] = mapped_column(Boolean)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    checked: Mapped[int] = mapped_column(Integer)  # transactions recomputed by this check
+    last_seq: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    broken_seq: Mapped[int | None] = mapped_column(Integer)
+    problems: Mapped[list] = mapped_column(JSON, default=list)

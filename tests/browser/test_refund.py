@@ -3,7 +3,7 @@ from datetime import timedelta
 
 import pytest
 
-from crowdfund import closing
+from crowdfund import closing, jobs
 from crowdfund.extensions import db
 from crowdfund.models import Pledge, Project, SandboxTrade
 from crowdfund.models.base import utcnow
@@ -24,6 +24,7 @@ def test_backer_sees_the_refund_after_a_failed_campaign(page, app, live_server, 
         db.session.commit()
         pledge_id = pledge.id
         closing.close_ended_campaigns()
+        jobs.verify_ledger()  # the periodic check the funds page reports
     page.goto("/login")
     page.get_by_label("邮箱").fill("hopeful@example.com")
     page.get_by_label("密码").fill("correct horse 1")

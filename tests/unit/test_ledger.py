@@ -6,10 +6,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from crowdfund import closing, ledger
+from crowdfund import closing, jobs, ledger
 from crowdfund.extensions import db
 from crowdfund.models import LedgerTransaction, Pledge, PledgeStatus, Project, ProjectStatus, Refund
 from crowdfund.models.base import utcnow
+from tests.conftest import tamper
 
 
 @pytest.fixture
@@ -56,22 +57,13 @@ def test_postgresql_itself_refuses_updates_and_deletes(ctx):
         db.session.rollback()
 
 
-def tamper(statement):
-    """Edit history behind the application's back (disabling the PostgreSQL trigger for the attempt)."""
-    postgres = db.engine.dialect.name == "postgresql"
-    with db.engine.begin() as conn:
-        if postgres:
-            conn.execute(text("SET session_replication_role = replica"))
-        conn.execute(text(statement))
-        if postgres:
-            conn.execute(text("SET session_replication_role = DEFAULT"))
-
-
 @pytest.mark.parametrize("statement", [
     "UPDATE ledger_entries SET amount_fen = amount_fen * 2",
     "UPDATE ledger_transactions SET memo = 'nothing to see' WHERE seq = 1",
     "DELETE FROM ledger_entries WHERE id = (SELECT max(id) FROM ledger_entries)",
     "UPDATE ledger_transactions SET created_at = created_at WHERE seq = 2",
+    "DELETE FROM ledger_head",
+    "UPDATE ledger_head SET seq = 2",
 ])
 def test_any_edit_of_a_stored_row_is_detected(app, ctx, statement, runner):
     for i in range(3):
@@ -138,6 +130,7 @@ def test_a_failed_campaign_refunds_everyone_exactly_once(app, make_project, make
             assert refund_module.execute(refund.id) == "skipped"
             assert len(sandbox.refunds_for(refund.pledge.out_trade_no)) == 1
         assert ledger.verify() == []
+        assert jobs.verify_ledger(), "the periodic check the funds page reports"
     page = client.get(f"/projects/{db_slug(app, project_id)}/funds").get_data(as_text=True)
     assert "¥350.00" in page and "账本哈希链校验通过" in page and "退款给支持者" in page
 

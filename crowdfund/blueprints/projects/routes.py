@@ -76,12 +76,12 @@ def backers(slug):
 
 @bp.route("/projects/<slug>/funds")
 def funds(slug):
-    """Where the project's money is, from the ledger alone: no personal data."""
+    """Where the project's money is, from the ledger alone (no personal data), and the last check of its chain."""
     project, _, _ = discovery.project_page(slug)
     if project is None or not lifecycle.visible_to(project, current_user):
         abort(404)
     return render("projects/funds.html", project=project, funds=ledger.project_funds(project.id),
-                  timeline=ledger.project_transactions(project.id), problems=ledger.verify())
+                  timeline=ledger.project_transactions(project.id), chain=ledger.chain_status())
 
 
 @bp.route("/categories/<slug>")
