@@ -25,8 +25,3 @@ def test_templates_have_no_inline_script_style_or_remote_assets(repo_root):
             assert " style=" not in text and "<style" not in text, path
         assert not re.search(r'(src|href)="(https?:)?//', text), path
         assert not re.search(r"\|\s*safe", text.replace("_html|safe", "")), path
-
-
-def test_page_weight_budget(client):
-    body = client.get("/").get_data()
-    assert len(body) < 12 * 1024
