@@ -1,5 +1,8 @@
 # Two commands: `make run` serves the demo site, `make test` runs every test.
-PYTHON ?= python3
+# Python 3.12 or newer: CPython 3.11.7 corrupted memory under gunicorn's threads (docs/PERFORMANCE.md).
+# The first of these that is 3.12+ wins; pyenv's installed versions count too.
+PYTHON ?= $(shell for p in python3 python3.13 python3.12 $$(ls -d $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null); do \
+            $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; break; }; done)
 VENV   := .venv
 BIN    := $(VENV)/bin
 FLASK  := $(BIN)/flask --app crowdfund
@@ -19,7 +22,8 @@ test: install
 install: $(STAMP) translations
 
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed (python3.12 on PATH, or PYTHON=/path/to/python3.12)"; exit 1; }
+	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --no-compile --upgrade pip
 	$(BIN)/python -m pip install --quiet --no-compile -e '.[test]'
 	touch $(STAMP)

@@ -49,7 +49,7 @@ def free_port():
 
 def seed(env):
     """The database as a visitor finds it: the demo projects plus one with 10 tiers and 50 comments."""
-    flask = [str(ROOT / ".venv/bin/flask"), "--app", "crowdfund"]
+    flask = [str(Path(sys.executable).parent / "flask"), "--app", "crowdfund"]
     for command in (["db", "upgrade"], ["seed-demo"]):
         subprocess.run(flask + command, env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     os.environ.update(env)
@@ -83,7 +83,7 @@ def seed(env):
 
 
 def start(app, port, env, log):
-    command = [str(ROOT / ".venv/bin/gunicorn"), *GUNICORN, "-b", f"127.0.0.1:{port}", "--error-logfile", str(log),
+    command = [str(Path(sys.executable).parent / "gunicorn"), *GUNICORN, "-b", f"127.0.0.1:{port}", "--error-logfile", str(log),
                app]
     with open(log.with_suffix(".out"), "w") as out:  # stderr: where faulthandler writes a crash's traceback
         process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,

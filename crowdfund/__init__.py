@@ -68,6 +68,9 @@ def init_extensions(app):
     login_manager.login_message = None
     login_manager.session_protection = "basic"
     login_manager.user_loader(_load_user)
+    from crowdfund import pagecache
+
+    pagecache.init_app(app)
 
 
 def _sqlite_pragmas(dbapi_connection, _record):

@@ -5,6 +5,7 @@ from datetime import timedelta
 from sqlalchemy import and_, case, func, null, or_, select
 from sqlalchemy.orm import joinedload, lazyload, selectinload
 
+from crowdfund import pagecache
 from crowdfund.extensions import db
 from crowdfund.models import Category, Pledge, PledgeStatus, Project, ProjectStatus, RewardTier, User
 from crowdfund.models.base import utcnow
@@ -63,11 +64,15 @@ def tier_counts(tiers, now=None):
     ids = [t.id for t in tiers]
     if not ids:
         return {}
-    held = func.sum(case((and_(Pledge.status == PledgeStatus.PENDING, Pledge.expires_at > now), 1), else_=0))
+    holding = and_(Pledge.status == PledgeStatus.PENDING, Pledge.expires_at > now)
+    held = func.sum(case((holding, 1), else_=0))
     paid = func.sum(case((Pledge.status == PledgeStatus.PAID, 1), else_=0))
-    rows = db.session.execute(select(Pledge.tier_id, held, paid).where(Pledge.tier_id.in_(ids))
+    lapses = func.min(case((holding, Pledge.expires_at), else_=None))  # the first hold to lapse frees a slot
+    rows = db.session.execute(select(Pledge.tier_id, held, paid, lapses).where(Pledge.tier_id.in_(ids))
                               .group_by(Pledge.tier_id)).all()
-    found = {tier_id: (int(h or 0), int(p or 0)) for tier_id, h, p in rows}
+    found = {tier_id: (int(h or 0), int(p or 0)) for tier_id, h, p, _ in rows}
+    for *_, lapse in rows:
+        pagecache.valid_until(lapse)
     return {t.id: TierCounts(*found.get(t.id, (0, 0)), limit=t.quantity_limit) for t in tiers}
 
 
@@ -105,6 +110,12 @@ def home_sections(now=None, size=4):
         sections[key] = db.session.scalars(query.limit(size)).all()
         shown += [p.id for p in sections[key]]
     everyone = {p.id: p for section in sections.values() for p in section}
+    if pagecache.caching():  # the sections change by themselves when a campaign ends or a pledge turns 8 days old
+        for project in everyone.values():
+            pagecache.valid_until(project.end_at)
+        oldest = db.session.scalar(select(func.min(Pledge.paid_at)).where(
+            Pledge.status == PledgeStatus.PAID, Pledge.paid_at >= now - timedelta(days=7)))
+        pagecache.valid_until(oldest and oldest + timedelta(days=7))
     return sections, progress_for(list(everyone.values()))
 
 

@@ -1,8 +1,9 @@
 """Language choice and how money and dates are shown (zh_CN by default, en complete)."""
+from datetime import timedelta
 from decimal import Decimal
 
 from babel.numbers import format_compact_decimal, format_decimal
-from flask import current_app, has_request_context, session
+from flask import current_app, g, has_request_context, session
 from flask_babel import format_datetime, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -65,13 +66,19 @@ def select_locale():
     """The session's choice, else the account's, else the site default (also for jobs and the CLI)."""
     if not has_request_context():
         return current_app.config["BABEL_DEFAULT_LOCALE"]
-    supported = current_app.config["LANGUAGES"]
     chosen = session.get("locale")
+    known = g.get("selected_locale")  # decided once per request (a page asks dozens of times)
+    if known is not None and known[0] == chosen:
+        return known[1]
+    supported = current_app.config["LANGUAGES"]
     if chosen in supported:
-        return chosen
-    if current_user and current_user.is_authenticated and current_user.locale in supported:
-        return current_user.locale
-    return current_app.config["BABEL_DEFAULT_LOCALE"]
+        locale = chosen
+    elif current_user and current_user.is_authenticated and current_user.locale in supported:
+        locale = current_user.locale
+    else:
+        locale = current_app.config["BABEL_DEFAULT_LOCALE"]
+    g.selected_locale = (chosen, locale)
+    return locale
 
 
 def fen_to_yuan(fen):
@@ -115,13 +122,17 @@ def time_left(end_at, now=None):
 
     if end_at is None:
         return ""
+    from crowdfund.pagecache import valid_until
+
     seconds = (end_at - (now or utcnow())).total_seconds()
     if seconds <= 0:
         return _l("Ended")
     if seconds >= 86400:
         days = int(seconds // 86400)
+        valid_until(end_at - timedelta(days=days))  # the count goes down then
         return ngettext("%(num)d day left", "%(num)d days left", days)
     hours = max(int(seconds // 3600), 1)
+    valid_until(end_at - timedelta(hours=hours) if hours > 1 else end_at)
     return ngettext("%(num)d hour left", "%(num)d hours left", hours)
 
 

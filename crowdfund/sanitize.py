@@ -8,6 +8,10 @@ ALLOWED_TAGS = {"p", "br", "hr", "h2", "h3", "h4", "strong", "em", "b", "i", "u"
                 "li", "a", "img", "code", "pre", "table", "thead", "tbody", "tr", "th", "td"}
 ALLOWED_PROTOCOLS = {"http", "https", "mailto"}
 IMAGE_WITHOUT_SOURCE = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")
+OWN_IMAGE = re.compile(r'<img ([^>]*?)src="/media/([^"]+)"([^>]*?)/?>')
+OWN_IMAGE_KEYS = re.compile(r'<img [^>]*?src="/media/([^"]+)"')
+# A story column is at most 720 px wide; on a phone an image spans the screen.
+IMAGE_SIZES = "(max-width: 760px) 100vw, 720px"
 
 
 def _allowed_attribute(tag, name, value):
@@ -39,4 +43,35 @@ def _external_links(attrs, new=False):
 def markdown_to_html(source):
     """Render the creator's Markdown story to clean HTML."""
     html = md.markdown(source or "", extensions=["extra", "sane_lists"], output_format="html")
-    return clean_html(html)
+    return responsive_images(clean_html(html))
+
+
+def responsive_images(html):
+    """Images from our uploads load lazily and offer their stored widths (srcset/sizes) to the browser.
+
+    Runs on HTML that is already clean: it only adds attributes whose values come from our own media rows.
+    """
+    from flask import has_app_context
+    from markupsafe import escape
+
+    from sqlalchemy import select
+
+    from crowdfund.extensions import db
+    from crowdfund.models import Media
+
+    keys = set(OWN_IMAGE_KEYS.findall(html))
+    if not keys:
+        return html
+    found = {m.key: m for m in db.session.scalars(select(Media).where(Media.key.in_(keys)))} \
+        if has_app_context() else {}
+
+    def add(match):
+        before, key, after = match.groups()
+        extra = ' loading="lazy" decoding="async"'
+        media = found.get(key)
+        if media is not None and media.variants:
+            widths = sorted(media.variants.items(), key=lambda kv: int(kv[0]))
+            extra += f' srcset="{escape(", ".join(f"/media/{k} {w}w" for w, k in widths))}" sizes="{IMAGE_SIZES}"'
+        return f'<img {before}src="/media/{key}"{after.rstrip()}{extra}>'
+
+    return OWN_IMAGE.sub(add, html)

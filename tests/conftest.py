@@ -76,6 +76,9 @@ def app_config(database_url, instance, **overrides):
         "REDIS_URL": None,
         "RATELIMIT_STORAGE_URI": "memory://",
         "PAYMENT_SANDBOX": True,
+        # Several apps share one database in a test (e.g. `app` writes, `redis_app` serves): the page cache is
+        # tested on its own, in tests/web/test_page_cache.py, where every write goes through the caching app.
+        "PAGE_CACHE_SECONDS": 0,
     }
     config.update(overrides)
     os.environ["INSTANCE_PATH"] = str(instance)

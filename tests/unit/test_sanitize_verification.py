@@ -21,7 +21,7 @@ def test_markdown_keeps_the_useful_parts():
     html = markdown_to_html("## 标题\n\n- 一\n- 二\n\n**粗** [链接](https://example.com) ![图](/media/ab/cd-480.jpg)")
     assert "<h2>标题</h2>" in html and "<li>一</li>" in html and "<strong>粗</strong>" in html
     assert 'href="https://example.com"' in html and 'rel="nofollow noopener ugc"' in html
-    assert '<img alt="图" src="/media/ab/cd-480.jpg">' in html
+    assert '<img alt="图" src="/media/ab/cd-480.jpg" loading="lazy" decoding="async">' in html
 
 
 @pytest.mark.parametrize("number, ok", [("11010519491231002X", True), ("110105194912310021", False),

@@ -50,3 +50,22 @@ def test_a_changed_file_gets_a_new_name(app, tmp_path):
         first = fingerprint("a.css")
         (tmp_path / "a.css").write_text("body { color: blue }")
         assert fingerprint("a.css") != first
+
+
+def test_images_in_a_story_load_lazily_with_their_stored_widths(app, make_user):
+    from crowdfund import media
+    from crowdfund.extensions import db
+    from crowdfund.models import User
+    from crowdfund.sanitize import markdown_to_html
+    from tests.conftest import image_file
+
+    creator = make_user(roles=["creator"])
+    with app.app_context():
+        picture = media.save_image(db.session.get(User, creator), image_file(size=(1600, 900)))
+        html = markdown_to_html(f"样机照片：\n\n![样机](/media/{picture.key})\n\n![外链](https://example.com/x.png)")
+        widths = sorted(int(w) for w in picture.variants)
+    assert len(widths) > 1
+    image = re.search(r"<img [^>]*>", html).group()
+    assert 'loading="lazy"' in image and 'decoding="async"' in image and 'sizes="' in image
+    assert all(f"{w}w" in image for w in widths) and 'alt="样机"' in image
+    assert html.count("<img") == 1, "a remote image is still refused"

@@ -2,12 +2,14 @@
 from flask import abort, request
 from flask_login import current_user
 
-from crowdfund import accountability, comments, delivery, discovery, guarantees, ledger, lifecycle, messaging, updates
+from crowdfund import (accountability, comments, delivery, discovery, guarantees, ledger, lifecycle, messaging,
+                       pagecache, updates)
 from crowdfund.blueprints.projects import bp
 from crowdfund.catalog import category_tree
 from crowdfund.htmx import is_htmx, render
 from crowdfund.extensions import db
 from crowdfund.models import Role, User
+from crowdfund.models.base import utcnow
 
 
 @bp.route("/projects/<slug>")
@@ -21,6 +23,7 @@ def show_page(slug, block=None, status=200, guarantee_form=None):
     project, progress, counts = discovery.project_page(slug)
     if project is None or not lifecycle.visible_to(project, current_user):
         abort(404)
+    pagecache.valid_until(project.launch_at if project.launch_at and project.launch_at > utcnow() else project.end_at)
     guarantee = guarantees.of(project)
     if guarantee_form is None and guarantee is None and project.status in guarantees.OPEN_STATES \
             and current_user.is_authenticated and current_user.has_role(Role.MODERATOR):
