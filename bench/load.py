@@ -14,28 +14,32 @@ the paid totals per project (pledges and escrow) with what the backers paid at t
 gunicorn log for crashed workers. Exits non-zero if any check fails. Rate limits on sign-up, login and
 pledging are raised for the run (RATELIMIT_* variables): every simulated backer comes from 127.0.0.1.
 """
-import argparse
-import gzip
-import http.client
-import os
-import random
-import re
-import secrets
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import threading
-import time
-from collections import defaultdict
-from html import unescape
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
 
-import psycopg
-from redis import Redis
+# bench/http.py is named like the standard library's `http` package: keep this folder off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import gzip  # noqa: E402
+import http.client  # noqa: E402
+import os  # noqa: E402
+import random  # noqa: E402
+import re  # noqa: E402
+import secrets  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from collections import defaultdict  # noqa: E402
+from html import unescape  # noqa: E402
+from urllib.parse import urlencode, urlsplit  # noqa: E402
+
+import psycopg  # noqa: E402
+from redis import Redis  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
