@@ -9,6 +9,7 @@ ALLOWED_TAGS = {"p", "br", "hr", "h2", "h3", "h4", "strong", "em", "b", "i", "u"
 ALLOWED_PROTOCOLS = {"http", "https", "mailto"}
 IMAGE_WITHOUT_SOURCE = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")
 OWN_IMAGE = re.compile(r'<img ([^>]*?)src="/media/([^"]+)"([^>]*?)/?>')
+VARIANT_SUFFIX = re.compile(r"-\d+\.jpg$")
 OWN_IMAGE_KEYS = re.compile(r'<img [^>]*?src="/media/([^"]+)"')
 # A story column is at most 720 px wide; on a phone an image spans the screen.
 IMAGE_SIZES = "(max-width: 760px) 100vw, 720px"
@@ -62,13 +63,14 @@ def responsive_images(html):
     keys = set(OWN_IMAGE_KEYS.findall(html))
     if not keys:
         return html
-    found = {m.key: m for m in db.session.scalars(select(Media).where(Media.key.in_(keys)))} \
+    bases = {key: VARIANT_SUFFIX.sub("", key) for key in keys}  # an image is usually linked by one of its widths
+    found = {m.key: m for m in db.session.scalars(select(Media).where(Media.key.in_(keys | set(bases.values()))))} \
         if has_app_context() else {}
 
     def add(match):
         before, key, after = match.groups()
         extra = ' loading="lazy" decoding="async"'
-        media = found.get(key)
+        media = found.get(key) or found.get(bases[key])
         if media is not None and media.variants:
             widths = sorted(media.variants.items(), key=lambda kv: int(kv[0]))
             extra += f' srcset="{escape(", ".join(f"/media/{k} {w}w" for w, k in widths))}" sizes="{IMAGE_SIZES}"'

@@ -44,7 +44,7 @@ def test_creator_posts_sanitized_update_with_image(app, make_project, make_user)
         update = updates.post(project, creator, "  样机到了  ", body)
         assert update.title == "样机到了"
         assert "<strong>顺利</strong>" in update.body_html and "<script>" not in update.body_html
-        assert '<img alt="" src="/media/abc-1280.jpg">' in update.body_html
+        assert '<img alt="" src="/media/abc-1280.jpg" loading="lazy" decoding="async">' in update.body_html
         assert "tracker.example" not in update.body_html, "only our own uploads are shown"
         with pytest.raises(updates.UpdateError) as refused:
             updates.post(project, db.session.get(User, stranger), "x", "y")

@@ -66,7 +66,8 @@ def test_creator_posts_an_update_with_an_image(app, make_project):
     pictured = creator.post(new, {"title": "带图预览", "body": "看图", "image": image_file("look.png"), "preview": "1"},
                             form_path=new).get_data(as_text=True)
     kept = re.search(r"!\[\]\((/media/[^)]+\.jpg)\)</textarea>", pictured)
-    assert kept and f'<img alt="" src="{kept.group(1)}">' in pictured, "the chosen image is in the preview and the text"
+    assert kept and f'<img alt="" src="{kept.group(1)}" loading="lazy"' in pictured, \
+        "the chosen image is in the preview and the text"
 
     done = creator.post(new, {"title": "样机到了", "body": "第一批样机 **到了**", "image": image_file("proto.png")},
                         form_path=new)
@@ -74,8 +75,10 @@ def test_creator_posts_an_update_with_an_image(app, make_project):
     assert re.fullmatch(rf"/projects/{slug}/updates/\d+", done.headers["Location"])
     shown = creator.client.get(done.headers["Location"]).get_data(as_text=True)
     assert "样机到了" in shown and "<strong>到了</strong>" in shown
-    image = re.search(r'<img alt="" src="(/media/[^"]+\.jpg)">', shown)
+    image = re.search(r'<img alt="" src="(/media/[^"]+\.jpg)" loading="lazy" decoding="async" srcset="([^"]+)"', shown)
     assert image and creator.client.get(image.group(1)).status_code == 200
+    assert all(creator.client.get(url.split()[0]).status_code == 200 for url in image.group(2).split(", ")), \
+        "the image is offered in each of its stored widths"
 
     by_htmx = creator.post(new, {"title": "第二条", "body": "又有进展"}, form_path=new, htmx=True)
     assert by_htmx.status_code == 200 and re.fullmatch(rf"/projects/{slug}/updates/\d+",
