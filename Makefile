@@ -7,6 +7,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 FLASK  := $(BIN)/flask --app crowdfund
 STAMP  := $(VENV)/.installed-stamp
+# Test processes (pytest-xdist); whole files go to one process, so module fixtures stay shared.
+TEST_WORKERS ?= 2
 
 .PHONY: run test install translations messages clean
 
@@ -17,7 +19,7 @@ run: install
 	$(FLASK) serve --host 127.0.0.1 --port 5000
 
 test: install
-	$(BIN)/python scripts/run_tests.py $(ARGS)
+	$(BIN)/python scripts/run_tests.py -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 install: $(STAMP) translations
 

@@ -227,11 +227,16 @@ def login_as(make_user, forms):
 
 @pytest.fixture(scope="session")
 def redis_url():
-    """A real Redis (database 13, emptied) from TEST_REDIS_URL."""
+    """A real Redis (database 13, emptied) from TEST_REDIS_URL; each pytest-xdist worker takes the next database."""
     url = os.environ.get("TEST_REDIS_URL")
     if not url:
         unavailable("Redis", "install redis-server and run `make test`, which sets TEST_REDIS_URL")
     from redis import Redis
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    if worker != "gw0":
+        base, _, number = url.rpartition("/")
+        url = f"{base}/{int(number or 0) + int(worker.removeprefix('gw'))}"
 
     client = Redis.from_url(url)
     try:
