@@ -28,6 +28,9 @@ def create_app(config=None):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     logging.getLogger("crowdfund").setLevel(logging.INFO)
 
+    from crowdfund import inputs
+
+    inputs.init_app(app)  # URL converters before any rule is added, the input filter before CSRF
     init_extensions(app)
     register_blueprints(app)
     from crowdfund.errors import register_error_handlers

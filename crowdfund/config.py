@@ -65,6 +65,8 @@ class Config:
         self.RATELIMIT_PLEDGE = env.get("RATELIMIT_PLEDGE", "20 per minute;200 per hour")
         self.RATELIMIT_COMMENT = env.get("RATELIMIT_COMMENT", "10 per minute;100 per day")  # per account
         self.RATELIMIT_MESSAGE = env.get("RATELIMIT_MESSAGE", "10 per minute;200 per day")
+        # Per source address: Alipay sends a few notifications per payment (retries included).
+        self.RATELIMIT_NOTIFY = env.get("RATELIMIT_NOTIFY", "120 per minute")
         # If the limiter's Redis is down, let people log in rather than lock everyone out.
         self.RATELIMIT_SWALLOW_ERRORS = True
         self.TRUSTED_PROXIES = int(env.get("TRUSTED_PROXIES", "0"))
@@ -86,6 +88,9 @@ class Config:
         self.ALIPAY_PUBLIC_KEY = env.get("ALIPAY_PUBLIC_KEY") or None  # Alipay's public key, PEM or a path
         self.ALIPAY_GATEWAY = env.get("ALIPAY_GATEWAY") or None  # default: the sandbox, or openapi.alipay.com
         self.PLEDGE_HOLD_MINUTES = int(env.get("PLEDGE_HOLD_MINUTES", "30"))
+        # Unpaid pledges one account may hold at once (and never two of one reward), so a few accounts cannot
+        # keep a limited reward "sold out".
+        self.PLEDGE_MAX_UNPAID = int(env.get("PLEDGE_MAX_UNPAID", "3"))
         # A backer waiting on the pledge page: after this many seconds without a notification the page asks the
         # provider itself, at most once per PAYMENT_QUERY_EVERY_SECONDS per pledge, giving up after the timeout.
         self.PAYMENT_QUERY_AFTER_SECONDS = int(env.get("PAYMENT_QUERY_AFTER_SECONDS", "4"))
@@ -112,8 +117,9 @@ class Config:
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.REMEMBER_COOKIE_DURATION = 60 * 60 * 24 * 30
         self.WTF_CSRF_TIME_LIMIT = None
-        # The largest upload is a 100 MB video; each kind has its own smaller limit in media.py.
-        self.MAX_CONTENT_LENGTH = 105 * 1024 * 1024
+        # Request bodies: 256 KB unless the view says more (crowdfund.inputs.body_limit); only the story step of
+        # the wizard takes a 100 MB video. Each kind of upload has its own limit in media.py.
+        self.BODY_LIMIT = int(env.get("BODY_LIMIT", 256 * 1024))
         self.UPLOAD_DIR = env.get("UPLOAD_DIR") or str(Path(instance_path) / "uploads")
         if self.SESSION_COOKIE_SECURE:
             self.PREFERRED_URL_SCHEME = "https"

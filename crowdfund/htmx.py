@@ -2,6 +2,7 @@
 from flask import flash, make_response, redirect, render_template, request
 from flask_babel import gettext as _
 from jinja2_fragments.flask import render_block
+from werkzeug.urls import iri_to_uri
 
 
 def is_htmx():
@@ -35,6 +36,7 @@ def redirect_after_post(location, message=None, category="success"):
     """Success after a POST: 303 for a plain form, an HX-Redirect for an htmx one."""
     if message:
         flash(message, category)
+    location = iri_to_uri(location)  # headers carry ASCII only: a slug or `next` with 台灯 is percent-encoded
     if is_htmx():
         response = make_response("", 200)
         response.headers["HX-Redirect"] = location

@@ -14,9 +14,12 @@ MB = 1024 * 1024
 IMAGE_MAX = 10 * MB
 DOCUMENT_MAX = 20 * MB
 VIDEO_MAX = 100 * MB
+CSV_MAX = 2 * MB
+FORM_MARGIN = 1 * MB  # the other fields of a form that carries a file
+IMAGE_MAX_PIXELS = 36_000_000  # e.g. 8000×4500; checked from the header, before a pixel is decoded
 IMAGE_WIDTHS = (240, 480, 960, 1440)
 IMAGE_FORMATS = {"JPEG", "PNG", "WEBP"}
-Image.MAX_IMAGE_PIXELS = 40_000_000  # refuse decompression bombs
+Image.MAX_IMAGE_PIXELS = IMAGE_MAX_PIXELS  # Pillow errors only above twice this; save_image stops at once
 
 
 class UploadError(ValueError):
@@ -32,8 +35,14 @@ def _messages():
         "not_pdf": _l("Upload a PDF document."),
         "not_mp4": _l("Upload an MP4 video."),
         "empty": _l("The file is empty."),
+        "too_many_pixels": _l("The image is too large (at most %(mp)d megapixels). Please make it smaller."),
         "video_link": _l("Use a link to a video on bilibili, Youku or Tencent Video (v.qq.com)."),
     }
+
+
+def upload_body_limit(*largest_files):
+    """The body limit for a form carrying these files (crowdfund.inputs.body_limit)."""
+    return sum(largest_files) + FORM_MARGIN
 
 
 def _read(file_storage, limit):
@@ -60,10 +69,14 @@ def save_image(owner, file_storage, private=False):
         with Image.open(io.BytesIO(data)) as probe:
             if probe.format not in IMAGE_FORMATS:
                 raise UploadError(_messages()["not_image"])
+            if probe.width * probe.height > IMAGE_MAX_PIXELS:  # a few KB of PNG can unpack to gigabytes
+                raise UploadError(_messages()["too_many_pixels"] % {"mp": IMAGE_MAX_PIXELS // 1_000_000})
             probe.verify()
         image = Image.open(io.BytesIO(data))
         image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:  # over twice the budget: Pillow refuses at open
+        raise UploadError(_messages()["too_many_pixels"] % {"mp": IMAGE_MAX_PIXELS // 1_000_000}) from None
+    except (UnidentifiedImageError, OSError, SyntaxError):
         raise UploadError(_messages()["not_image"]) from None
     image = ImageOps.exif_transpose(image)
     if image.mode not in ("RGB", "L"):

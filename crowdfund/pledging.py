@@ -74,6 +74,39 @@ class RiskNotAccepted(PledgeError):
     code = "risk"
 
 
+class UnpaidHoldExists(PledgeError):
+    """The backer already holds this reward unpaid: pay for it or cancel it before holding another slot."""
+
+    code = "unpaid_hold"
+
+
+class TooManyUnpaid(PledgeError):
+    """The backer holds PLEDGE_MAX_UNPAID unpaid pledges already (anywhere on the site)."""
+
+    code = "unpaid_limit"
+
+    def __init__(self, limit):
+        super().__init__(limit)
+        self.limit = limit
+
+
+def _unpaid_hold_problem(backer, tier, now):
+    """Why this backer may not hold one more unpaid slot, or None: one per reward, PLEDGE_MAX_UNPAID in all.
+
+    Called after `_reserve` has updated the tier's row, so on PostgreSQL two attempts on one tier take turns
+    and the second sees the first's pledge.
+    """
+    open_pledges = select(Pledge.tier_id).where(Pledge.backer_id == backer.id, Pledge.status == P.PENDING,
+                                                Pledge.expires_at > now)
+    held = db.session.scalars(open_pledges).all()
+    if tier is not None and tier.id in held:
+        return UnpaidHoldExists()
+    limit = current_app.config["PLEDGE_MAX_UNPAID"]
+    if len(held) >= limit:
+        return TooManyUnpaid(limit)
+    return None
+
+
 @dataclass(frozen=True)
 class Quote:
     amount_fen: int
@@ -181,6 +214,10 @@ def start(backer, project, tier, amount_fen, *, idempotency_key, region=None, ad
         if not _reserve(tier.id):
             db.session.rollback()
             raise TierSoldOut()
+    problem = _unpaid_hold_problem(backer, tier, now)
+    if problem is not None:
+        db.session.rollback()  # gives the slot back
+        raise problem
     pledge = Pledge(project_id=project.id, tier_id=tier.id if tier else None, backer_id=backer.id,
                     amount_fen=priced.total_fen, shipping_fen=priced.shipping_fen, status=P.PENDING,
                     idempotency_key=idempotency_key, out_trade_no=new_out_trade_no(now), channel=channel,

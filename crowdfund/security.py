@@ -5,12 +5,13 @@ from urllib.parse import urljoin, urlsplit
 
 from flask import abort, request, url_for
 from flask_login import current_user
+from werkzeug.urls import iri_to_uri
 
 from crowdfund.models import Role
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; object-src 'none'; "
-    "base-uri 'none'; frame-ancestors 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'; "
     # Project videos may be embedded from the allowlisted players only (crowdfund.media.EMBED_ORIGINS).
     "frame-src https://player.bilibili.com https://player.youku.com https://v.qq.com"
 )
@@ -49,7 +50,8 @@ def account_or_address():
 
 
 def safe_next(target, default=None):
-    """A path on this site to go to after login; anything pointing elsewhere becomes the default."""
+    """A path on this site to go to after login, percent-encoded (`/search?q=台灯` → `/search?q=%E5%8F%B0%E7%81%AF`);
+    anything pointing elsewhere becomes the default."""
     default = default or url_for("public.index")
     if not target:
         return default
@@ -63,7 +65,8 @@ def safe_next(target, default=None):
     if not target.startswith("/") or target.startswith("//"):
         return default
     fragment = parts.fragment if re.fullmatch(r"[\w-]{1,64}", parts.fragment) else ""  # e.g. back to #comments
-    return parts.path + (f"?{parts.query}" if parts.query else "") + (f"#{fragment}" if fragment else "")
+    # Checked as text, then encoded: a Location header carries ASCII only (iri_to_uri keeps %-escapes as they are).
+    return iri_to_uri(parts.path + (f"?{parts.query}" if parts.query else "") + (f"#{fragment}" if fragment else ""))
 
 
 def add_security_headers(response):

@@ -75,9 +75,9 @@ def yuan(fen):
 
 
 def to_fen(text):
-    """ "88.00" → 8800, exactly."""
+    """ "88.00" → 8800, exactly; InvalidOperation for anything that is not an amount of whole fen ("sNaN", "1e9")."""
     amount = Decimal(text)
-    if amount != amount.quantize(Decimal("0.01")):
+    if not amount.is_finite() or amount < 0 or amount > 100_000_000 or amount != amount.quantize(Decimal("0.01")):
         raise InvalidOperation(text)
     return int(amount * 100)
 
@@ -160,9 +160,11 @@ class AlipayProvider(PaymentProvider):
         if self.seller_id and unsigned.get("seller_id") not in (None, "", self.seller_id):
             raise InvalidNotification("seller_id does not match")
         try:
-            amount = Decimal(unsigned.get("total_amount", ""))
-        except InvalidOperation:
-            raise InvalidNotification("total_amount is not a number") from None
+            amount = Decimal(to_fen(unsigned.get("total_amount", ""))) / 100
+            if amount <= 0:
+                raise InvalidOperation("not positive")
+        except (InvalidOperation, ValueError, OverflowError):  # "abc", "sNaN", "Infinity", "1.001"
+            raise InvalidNotification("total_amount is not an amount in yuan") from None
         for name in ("out_trade_no", "trade_status"):
             if not unsigned.get(name):
                 raise InvalidNotification(f"{name} missing")
@@ -184,7 +186,10 @@ class AlipayProvider(PaymentProvider):
                               not_found_ok=True, timeout=timeout)
         if response is None:
             return None
-        amount = Decimal(response.total_amount) if response.total_amount else None
+        try:
+            amount = Decimal(to_fen(response.total_amount)) / 100 if response.total_amount else None
+        except (InvalidOperation, ValueError):
+            raise PaymentError(f"trade query answered total_amount {response.total_amount!r}") from None
         return TradeStatus(out_trade_no=out_trade_no, trade_no=response.trade_no,
                            trade_status=response.trade_status, total_amount=amount)
 

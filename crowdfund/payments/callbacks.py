@@ -20,12 +20,24 @@ from crowdfund.queueing import enqueue, periodic
 log = logging.getLogger(__name__)
 
 
+REFUSED_KEPT = 2000  # characters of a refused notification kept as evidence (its raw body, each parameter)
+
+
+def _clipped(params):
+    """A refused notification's parameters, cut down: whoever sent it chose their size."""
+    return {key[:64]: str(value)[:200] for key, value in list(params.items())[:40]}
+
+
 def receive(provider_name, params, raw):
-    """Verify and durably store one notification; returns (accepted, stored row). Nothing else changes here."""
+    """Verify and durably store one notification; returns (accepted, stored row). Nothing else changes here.
+
+    A refused one is kept clipped (REFUSED_KEPT), so storing it costs the same whatever was sent.
+    """
     provider = get_provider(provider_name)
-    row = PaymentNotification(provider=provider_name, params=dict(params), raw=raw[:20000], accepted=False,
-                              out_trade_no=params.get("out_trade_no"), notify_id=params.get("notify_id"),
-                              trade_status=params.get("trade_status"))
+    row = PaymentNotification(provider=provider_name, params=_clipped(params), raw=raw[:REFUSED_KEPT],
+                              accepted=False, out_trade_no=(params.get("out_trade_no") or "")[:64] or None,
+                              notify_id=(params.get("notify_id") or "")[:128] or None,
+                              trade_status=(params.get("trade_status") or "")[:32] or None)
     try:
         notification = provider.verify_notification(params)
         pledge = db.session.scalar(select(Pledge).where(Pledge.out_trade_no == notification.out_trade_no))
@@ -33,7 +45,7 @@ def receive(provider_name, params, raw):
             raise InvalidNotification("unknown out_trade_no")
         if notification.total_amount != Decimal(pledge.paid_fen or pledge.amount_fen) / 100:
             raise InvalidNotification(f"total_amount {notification.total_amount} does not match the pledge")
-        row.accepted = True
+        row.accepted, row.params, row.raw = True, dict(params), raw
     except InvalidNotification as error:
         row.reason = error.reason[:200]
         log.warning("rejected %s notification for %s: %s", provider_name, row.out_trade_no, error.reason)

@@ -19,11 +19,26 @@ WORKERS = 40
 def pg_app(make_app, database_url):
     if not database_url.startswith("postgresql"):
         unavailable("PostgreSQL", "run `make test`, which uses PostgreSQL at 127.0.0.1:5432 when it answers")
-    return make_app(SQLALCHEMY_ENGINE_OPTIONS={"pool_size": WORKERS, "max_overflow": 0, "pool_timeout": 60})
+    # Each of the ATTEMPTS backers holds one unpaid slot per round (one per reward is the rule), five rounds in all.
+    return make_app(SQLALCHEMY_ENGINE_OPTIONS={"pool_size": WORKERS, "max_overflow": 0, "pool_timeout": 60},
+                    PLEDGE_MAX_UNPAID=10)
 
 
-def flood(app, project_id, tier_id, backer_id, prefix):
-    """ATTEMPTS pledges at once, each thread with its own session and connection; returns outcomes."""
+def many_backers(app, prefix):
+    """ATTEMPTS accounts, inserted directly (hashing 200 passwords would be the slowest part of the test)."""
+    from crowdfund import legal
+
+    with app.app_context():
+        users = [User(email=f"{prefix}-{i}@example.com", display_name=f"支持者{i}", password_hash="unusable",
+                      terms_version=legal.DOCUMENTS["terms"], privacy_version=legal.DOCUMENTS["privacy"])
+                 for i in range(ATTEMPTS)]
+        db.session.add_all(users)
+        db.session.commit()
+        return [user.id for user in users]
+
+
+def flood(app, project_id, tier_id, backer_ids, prefix):
+    """ATTEMPTS pledges at once, one per backer, each thread with its own session and connection; returns outcomes."""
     barrier = threading.Barrier(WORKERS)
 
     def attempt(i):
@@ -32,7 +47,7 @@ def flood(app, project_id, tier_id, backer_id, prefix):
                 barrier.wait()
             project, tier = db.session.get(Project, project_id), db.session.get(RewardTier, tier_id)
             try:
-                pledging.start(db.session.get(User, backer_id), project, tier, 10_00,
+                pledging.start(db.session.get(User, backer_ids[i]), project, tier, 10_00,
                                idempotency_key=f"{prefix}-{i}", risk_accepted=True)
                 return "ok"
             except pledging.TierSoldOut:
@@ -44,7 +59,7 @@ def flood(app, project_id, tier_id, backer_id, prefix):
 
 @pytest.mark.parametrize("limit", [50, 1])
 def test_concurrent_pledges_never_oversell_and_expiry_frees_slots(pg_app, make_project, make_user, limit):
-    backer = make_user(email=f"flood{limit}@example.com")
+    backer = many_backers(pg_app, f"flood{limit}")
     for round_no in range(5):
         slug = make_project(status="live", tiers=[dict(title="限量", price_fen=10_00, quantity_limit=limit,
                                                        physical=False, shipping={})])

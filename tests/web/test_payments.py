@@ -29,10 +29,16 @@ def shop(app, make_project, make_user):
 
 
 def new_pledge(app, shop, key="k1", **kwargs):
+    """A pending pledge of the tier: the shop's backer's for key "k1", another backer's for each other key (one
+    account holds one unpaid slot of a reward at a time)."""
+    from crowdfund import accounts
+
     with app.app_context():
         project = db.session.get(Project, shop["project"])
         tier = db.session.get(RewardTier, shop["tier"])
-        pledge = pledging.start(db.session.get(User, shop["backer"]), project, tier, kwargs.pop("amount", 100_00),
+        backer = db.session.get(User, shop["backer"]) if key == "k1" else accounts.ensure_user(
+            f"backer-{key}@example.com", "支持者", "correct horse 1")[0]
+        pledge = pledging.start(backer, project, tier, kwargs.pop("amount", 100_00),
                                 idempotency_key=key, region="mainland", address=ADDRESS, risk_accepted=True,
                                 **kwargs)
         return pledge.id, pledge.out_trade_no

@@ -94,10 +94,11 @@ def test_htmx_checks_the_pledge_inline_without_creating_it(app, client, live, lo
     assert pledges(app) == []
 
 
-def test_sold_out_tier_is_refused(app, client, live, login_as, make_user):
+def test_sold_out_tier_is_refused(app, client, live, login_as, make_user, forms):
     slug, (physical, _) = live
-    login_as()
-    for _ in range(2):
+    for _ in range(2):  # two backers: one account holds one unpaid slot of a reward at a time
+        forms.logout()
+        login_as()
         assert client.post(f"/projects/{slug}/back", data=form_data(client, slug, physical)).status_code == 303
     response = client.post(f"/projects/{slug}/back", data=form_data(client, slug, physical))
     assert response.status_code == 422 and "已售罄" in response.get_data(as_text=True)
@@ -153,16 +154,18 @@ def test_pledging_is_rate_limited_but_inline_checks_are_not(make_app, make_proje
     app = make_app(RATELIMIT_PLEDGE="2 per minute")
     from tests.conftest import Browserless
 
-    slug = make_project(status="live", tiers=[dict(title="电子版", price_fen=30_00, physical=False, shipping={})])
+    slug = make_project(status="live", tiers=[dict(title=f"电子版{n}", price_fen=30_00, physical=False, shipping={})
+                                              for n in range(3)])
     make_user(email="eager@example.com")
     forms = Browserless(app.test_client())
     forms.login(email="eager@example.com")
     client = forms.client
     with app.app_context():
-        tier_id = db.session.scalar(db.select(Project).filter_by(slug=slug)).tiers[0].id
+        tier_ids = [t.id for t in db.session.scalar(db.select(Project).filter_by(slug=slug)).tiers]
+        tier_id = tier_ids[0]
     for _ in range(4):
         assert client.post(f"/projects/{slug}/back?check=1", data=form_data(client, slug, tier_id, amount="30"),
                            headers={"HX-Request": "true"}).status_code == 200
-    for _ in range(2):
+    for tier_id in tier_ids[:2]:
         assert client.post(f"/projects/{slug}/back", data=form_data(client, slug, tier_id, amount="30")).status_code == 303
-    assert client.post(f"/projects/{slug}/back", data=form_data(client, slug, tier_id, amount="30")).status_code == 429
+    assert client.post(f"/projects/{slug}/back", data=form_data(client, slug, tier_ids[2], amount="30")).status_code == 429

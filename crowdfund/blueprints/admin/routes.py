@@ -10,6 +10,7 @@ from crowdfund.extensions import db
 from crowdfund.htmx import is_htmx, redirect_after_post, render
 from crowdfund.models import Role, User
 from crowdfund.security import role_required
+from crowdfund.inputs import db_int
 
 
 def role_forms(users):
@@ -22,7 +23,7 @@ def role_forms(users):
 @role_required(Role.ADMIN)
 def users():
     """List accounts with the roles they hold."""
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = max(request.args.get("page", 1, type=db_int), 1)
     rows, total = accounts.list_users(page)
     return render("admin/users.html", "user_list", users=rows, total=total, page=page,
                   forms=role_forms(rows))

@@ -17,6 +17,7 @@ from crowdfund.htmx import is_htmx, redirect_after_post, render
 from crowdfund.models import Comment, FaqEntry, Project, Report, Role
 from crowdfund.models.base import utcnow
 from crowdfund.security import account_or_address, login_required, role_required
+from crowdfund.inputs import db_int
 
 
 posting_limit = limiter.shared_limit(lambda: current_app.config["RATELIMIT_COMMENT"], scope="comment",
@@ -112,9 +113,9 @@ def _list_page(project, page=1, open_only=False, form=None, status=200, block="c
 def index(slug):
     """A page of the project's comments (htmx "load more" gets just the entries and the next link)."""
     project = _public_project(slug)
-    page = min(max(request.args.get("page", 1, type=int), 1), 10_000)
+    page = min(max(request.args.get("page", 1, type=db_int), 1), 10_000)
     return _list_page(project, page, open_only=request.args.get("open") == "1",
-                      before=request.args.get("before", type=int))
+                      before=request.args.get("before", type=db_int))
 
 
 @bp.route("/projects/<slug>/comments", methods=["POST"])

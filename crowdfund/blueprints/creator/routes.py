@@ -10,6 +10,7 @@ from crowdfund.blueprints.creator.forms import VerificationForm
 from crowdfund.confirmation import Confirmation
 from crowdfund.extensions import db
 from crowdfund.htmx import is_htmx, redirect_after_post, render
+from crowdfund.inputs import body_limit, db_int
 from crowdfund.security import login_required
 
 
@@ -28,6 +29,7 @@ def projects_list():
 
 
 @bp.route("/verification", methods=["GET", "POST"])
+@body_limit(media.upload_body_limit(media.DOCUMENT_MAX))
 @login_required
 def verify():
     """Hand in identity or business papers (资质核验)."""
@@ -100,7 +102,7 @@ def money(slug):
     project = own_project(slug)
     if request.method == "POST":
         try:
-            settlement.request(project, current_user, stage=request.form.get("stage", 1, type=int))
+            settlement.request(project, current_user, stage=request.form.get("stage", 1, type=db_int))
         except settlement.SettlementError:
             return redirect_after_post(url_for("creator.money", slug=slug),
                                        _("Nothing is available to withdraw right now."), "error")
@@ -185,6 +187,7 @@ def delivery_csv(slug):
 
 
 @bp.route("/projects/<slug>/delivery/import", methods=["POST"])
+@body_limit(media.upload_body_limit(media.CSV_MAX))
 @login_required
 def import_tracking(slug):
     """Ship many pledges from an uploaded CSV: every row with a tracking number, or nothing."""
@@ -192,7 +195,7 @@ def import_tracking(slug):
     upload = request.files.get("file")
     text = ""
     if upload is not None:
-        raw = upload.read(2_000_000)
+        raw = upload.read(media.CSV_MAX)
         for encoding in ("utf-8-sig", "gb18030"):
             try:
                 text = raw.decode(encoding)

@@ -11,6 +11,7 @@ from crowdfund.extensions import db
 from crowdfund.htmx import redirect_after_post, render
 from crowdfund.models import Refund, Role, Withdrawal
 from crowdfund.security import role_required
+from crowdfund.inputs import db_int
 
 
 @bp.route("/withdrawals")
@@ -66,7 +67,7 @@ def fee_rate(slug):
     """Admins set a project's platform fee between 5% and 10%."""
     project = projects.get_by_slug(slug) or abort(404)
     try:
-        settlement.set_fee_rate(project, current_user, request.form.get("rate_bp", type=int) or 0)
+        settlement.set_fee_rate(project, current_user, request.form.get("rate_bp", type=db_int) or 0)
     except settlement.SettlementError:
         return redirect_after_post(url_for("projects.funds", slug=slug), _("Choose a rate between 5% and 10%."),
                                    "error")

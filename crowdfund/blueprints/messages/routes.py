@@ -11,6 +11,7 @@ from crowdfund.extensions import db, limiter
 from crowdfund.htmx import is_htmx, redirect_after_post, render
 from crowdfund.models import Project, User
 from crowdfund.security import account_or_address, login_required
+from crowdfund.inputs import db_int
 
 
 # One budget for every message sent, first or reply; refused input (422) does not use it up.
@@ -42,7 +43,7 @@ def error_text(code):
 @login_required
 def inbox():
     """The account's conversations, newest first, with unread counts."""
-    page = min(max(request.args.get("page", 1, type=int), 1), 10_000)
+    page = min(max(request.args.get("page", 1, type=db_int), 1), 10_000)
     threads, has_more = messaging.inbox(current_user.id, page)
     return render("messages/inbox.html", threads=threads, page=page, has_more=has_more,
                   unread_total=messaging.unread_count(current_user.id))

@@ -11,6 +11,7 @@ from crowdfund.extensions import csrf, db
 from crowdfund.htmx import is_htmx, redirect_after_post, render
 from crowdfund.models import Project, User
 from crowdfund.security import login_required, safe_next
+from crowdfund.inputs import db_int
 
 PER_PAGE = 20
 
@@ -23,7 +24,7 @@ def _badge_count():
 @login_required
 def index():
     """Notifications newest first, a page at a time; POST marks them all read."""
-    before = request.args.get("before", type=int)
+    before = request.args.get("before", type=db_int)
     if request.method == "POST":
         notices.mark_all_read(current_user.id)
         if not is_htmx():

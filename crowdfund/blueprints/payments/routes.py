@@ -1,15 +1,18 @@
 """Provider callbacks. The notify endpoint is CSRF-exempt because it checks the provider's signature instead."""
-from flask import abort, make_response, redirect, request, session, url_for
+from flask import abort, current_app, make_response, redirect, request, session, url_for
 from sqlalchemy import select
 
 from crowdfund.blueprints.payments import bp
-from crowdfund.extensions import csrf, db
+from crowdfund.extensions import csrf, db, limiter
+from crowdfund.inputs import KB, body_limit
 from crowdfund.models import Pledge
 from crowdfund.payments import get_provider, waiting
 from crowdfund.payments.callbacks import receive
 
 
 @bp.route("/alipay/notify", methods=["POST"])
+@body_limit(32 * KB)  # a real notification is 1–3 KB; anything bigger is refused (413) before it is parsed
+@limiter.limit(lambda: current_app.config["RATELIMIT_NOTIFY"])  # per source address
 @csrf.exempt
 def alipay_notify():
     """Alipay's asynchronous notification: verify, store, answer "success" (or "fail"); a job applies it."""

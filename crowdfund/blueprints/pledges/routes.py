@@ -3,6 +3,7 @@ import uuid
 
 from flask import abort, current_app, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -17,8 +18,9 @@ from crowdfund.models import Pledge
 from crowdfund.payments import PaymentError, waiting
 from crowdfund.payments.base import CHANNELS, channel_for
 from crowdfund.security import login_required
+from crowdfund.inputs import db_int
 
-ERROR_FIELDS = {"amount": "amount", "sold_out": "tier", "region": "region", "address": "name", "risk": "accept_risk"}
+ERROR_FIELDS = {"amount": "amount", "sold_out": "tier", "unpaid_hold": "tier", "unpaid_limit": "tier", "region": "region", "address": "name", "risk": "accept_risk"}
 PARTS = ("division_picker", "shipping_address")  # blocks htmx swaps when a select of the address changes
 BLANK_MESSAGES = {
     "name": _l("Enter the recipient's name."), "phone": _l("Enter a mobile number."),
@@ -47,6 +49,12 @@ def _messages(error, region=None, address=None):
                 }[error.field]
     return {
         "sold_out": _("Sorry, this reward is sold out. Choose another one."),
+        "unpaid_hold": _("You already hold this reward in an unpaid pledge: pay for it or cancel it (in “My "
+                         "pledges”) before taking another."),
+        "unpaid_limit": ngettext("You have %(num)d unpaid pledge: pay for it or cancel it (in “My pledges”) before "
+                                 "starting another.",
+                                 "You have %(num)d unpaid pledges: pay for or cancel one of them (in “My pledges”) "
+                                 "before starting another.", getattr(error, "limit", 0)),
         "region": _("This reward does not ship to that region."),
         "address": _("Fill in every line of the shipping address."),
         "risk": _("Please confirm you have read the risk disclosure."),
@@ -59,7 +67,7 @@ def pledge_form(project, counts, formdata=None):
 
     The newest saved address is preselected; "A new address" shows the fields to type one.
     """
-    tier_id = request.args.get("tier", 0, type=int)
+    tier_id = request.args.get("tier", 0, type=db_int)
     saved = accounts.addresses_of(current_user)
     form = PledgeForm(formdata=formdata, tier=tier_id, idempotency_key=uuid.uuid4().hex,
                       channel=channel_for(request.user_agent.string), address_id=saved[0].id if saved else 0)
@@ -277,7 +285,7 @@ def received(pledge_id):
 @login_required
 def rating(pledge_id):
     """Rate a received reward from one to five stars, with an optional comment."""
-    stars = request.form.get("stars", type=int)
+    stars = request.form.get("stars", type=db_int)
     return _delivery_action(pledge_id, lambda pledge: delivery.rate(pledge, current_user, stars,
                                                                     request.form.get("comment", "")),
                             _("Thank you for your rating."))
@@ -296,7 +304,7 @@ def claim(pledge_id):
 def change(pledge_id):
     """Move to another reward: a cheaper one refunds the difference; a dearer one is paid, then the old refunded."""
     pledge = own_pledge(pledge_id)
-    tier = next((t for t in pledge.project.tiers if t.id == request.form.get("tier", type=int)), None)
+    tier = next((t for t in pledge.project.tiers if t.id == request.form.get("tier", type=db_int)), None)
     try:
         result = pledging.change_tier(pledge, current_user, tier, request.form.get("idempotency_key") or
                                       uuid.uuid4().hex)

@@ -10,6 +10,7 @@ from crowdfund.htmx import is_htmx, render
 from crowdfund.extensions import db
 from crowdfund.models import Role, User
 from crowdfund.models.base import utcnow
+from crowdfund.inputs import db_int
 
 
 @bp.route("/projects/<slug>")
@@ -56,7 +57,7 @@ def _listing(template, **filters):
     sort = request.args.get("sort", "newest")
     if sort not in discovery.SORTS:
         sort = "newest"
-    page = min(max(request.args.get("page", 1, type=int), 1), 10_000)
+    page = min(max(request.args.get("page", 1, type=db_int), 1), 10_000)
     extra = {k: filters.pop(k) for k in list(filters) if k == "categories"}
     items, has_more, progress = discovery.browse(sort=sort, page=page, **filters)
     block = "more_results" if request.args.get("more") else "results"
@@ -71,7 +72,7 @@ def backers(slug):
     project, progress, _ = discovery.project_page(slug)
     if project is None or not lifecycle.visible_to(project, current_user):
         abort(404)
-    page = min(max(request.args.get("page", 1, type=int), 1), 10_000)
+    page = min(max(request.args.get("page", 1, type=db_int), 1), 10_000)
     rows, has_more = discovery.backer_list(project.id, page)
     return render("projects/backers.html", project=project, progress=progress, rows=rows, page=page,
                   has_more=has_more)

@@ -9,6 +9,7 @@ from crowdfund.blueprints.updates import bp
 from crowdfund.blueprints.updates.forms import UpdateForm
 from crowdfund.extensions import db
 from crowdfund.htmx import is_htmx, redirect_after_post, render
+from crowdfund.inputs import body_limit
 from crowdfund.sanitize import markdown_to_html
 from crowdfund.security import login_required, safe_next
 
@@ -110,6 +111,7 @@ def _form_page(project, form, update=None):
 
 
 @bp.route("/me/projects/<slug>/updates/new", methods=["GET", "POST"])
+@body_limit(media.upload_body_limit(media.IMAGE_MAX))
 @login_required
 def create(slug):
     """The creator writes an update (Preview shows it rendered; Publish posts it and notifies)."""
@@ -126,6 +128,7 @@ def create(slug):
 
 
 @bp.route("/me/projects/<slug>/updates/<int:update_id>/edit", methods=["GET", "POST"])
+@body_limit(media.upload_body_limit(media.IMAGE_MAX))
 @login_required
 def edit(slug, update_id):
     """Correct an update (the creator, or a moderator); what it said before stays in its history."""

@@ -10,6 +10,7 @@ from crowdfund.blueprints.wizard.forms import BasicsForm, FundingForm, RiskForm,
 from crowdfund.catalog import category_choices, get_category
 from crowdfund.extensions import db
 from crowdfund.htmx import is_htmx, redirect_after_post, render
+from crowdfund.inputs import body_limit
 from crowdfund.models import RewardTier
 from crowdfund.projects import STEPS
 from crowdfund.sanitize import markdown_to_html
@@ -154,7 +155,14 @@ def create():
     return redirect_after_post(step_url(project, "basics"))
 
 
+# What each step may upload: the cover, a video and a PDF with the story, the charity's certificate.
+STEP_UPLOADS = {"basics": (media.IMAGE_MAX,), "story": (media.VIDEO_MAX, media.DOCUMENT_MAX),
+                "risk": (media.DOCUMENT_MAX,)}
+
+
 @bp.route("/<slug>/edit/<step>", methods=["GET", "POST"])
+@body_limit(lambda args: media.upload_body_limit(*STEP_UPLOADS[args["step"]]) if args.get("step") in STEP_UPLOADS
+            else None)
 @login_required
 def edit(slug, step):
     """Show or save one wizard step."""
