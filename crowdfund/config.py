@@ -115,11 +115,18 @@ class Config:
         # The largest upload is a 100 MB video; each kind has its own smaller limit in media.py.
         self.MAX_CONTENT_LENGTH = 105 * 1024 * 1024
         self.UPLOAD_DIR = env.get("UPLOAD_DIR") or str(Path(instance_path) / "uploads")
-        if self.SESSION_COOKIE_SECURE:
-            self.PREFERRED_URL_SCHEME = "https"
 
     def finish(self, instance_path):
-        """Fill in the secret key and refuse unsafe production settings."""
+        """Fill in the secret key and cookie names, and refuse unsafe production settings."""
+        if self.SESSION_COOKIE_SECURE:
+            # Under https the cookies get the __Host- prefix, which browsers accept only with Secure, Path=/ and
+            # no Domain, so no other host or path (a sibling subdomain, plain http) can set or shadow them.
+            self.PREFERRED_URL_SCHEME = "https"
+            self.SESSION_COOKIE_NAME = "__Host-session"
+            self.REMEMBER_COOKIE_NAME = "__Host-remember"
+            self.REMEMBER_COOKIE_SECURE = True
+            self.SESSION_COOKIE_PATH = self.REMEMBER_COOKIE_PATH = "/"
+            self.SESSION_COOKIE_DOMAIN = self.REMEMBER_COOKIE_DOMAIN = None
         if self.ENV_NAME == "production":
             key = self.SECRET_KEY or ""
             if len(key) < 32 or key.startswith("dev"):

@@ -52,8 +52,10 @@ class User(UserMixin, db.Model):
     )
 
     def get_id(self):
-        """Flask-Login identity: id plus session token, so a token change ends old sessions."""
-        return f"{self.id}:{self.session_token}"
+        """Flask-Login identity: id, session token and the key of the login session (crowdfund.sessions)."""
+        from crowdfund.sessions import identity
+
+        return identity(self)
 
     @property
     def roles(self):
