@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 
 from flask import abort, current_app, g, request, send_file, session, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, logout_user
 
 from crowdfund import accounts, privacy
@@ -50,6 +51,12 @@ def password():
     return render("account/password.html", "password_form", status=status, form=form)
 
 
+SECTION_NAMES = {"profile": _l("profile"), "legal_acceptances": _l("accepted agreements"), "pledges": _l("pledges, "
+                 "payments and refunds"), "addresses": _l("addresses"), "comments": _l("comments"),
+                 "messages": _l("private messages"), "notifications": _l("notifications"), "follows": _l("follows"),
+                 "projects": _l("projects you created")}
+
+
 def _export_limit_reached(limit):
     """RATELIMIT_DATA_EXPORT used up: say so plainly, and from when a new request is possible."""
     from crowdfund.i18n import format_when
@@ -79,7 +86,7 @@ def data():
         if not form.validate_on_submit():
             abort(400)
         try:
-            privacy.request_export(current_user)
+            privacy.request_export(current_user._get_current_object())
         except privacy.PrivacyError:
             return redirect_after_post(url_for("account.data"),
                                        _("Your data is already being prepared; it appears here when it is ready."),
@@ -89,15 +96,14 @@ def data():
                                    _("Your data is being prepared. This takes a minute or two; this page shows "
                                      "the download when it is ready."))
     export = privacy.latest_export(current_user)
-    return _no_store(render("account/data.html", "export_status", export=export,
-                            status=privacy.shown_status(export), sections=[s.name for s in privacy.SECTIONS]))
+    return _no_store(render("account/data.html", "export_status", export=export, state=privacy.shown_status(export),
+                            sections=[SECTION_NAMES.get(s.name, s.name) for s in privacy.SECTIONS]))
 
 
 @bp.route("/data/<int:export_id>/download")
-@login_required
 def download(export_id):
-    """The export's zip, to its owner only, until it expires (404 for anyone else and afterwards)."""
-    export = privacy.downloadable(current_user, export_id)
+    """The export's zip, to its owner only, until it expires: 404 for anyone else, signed in or not, and afterwards."""
+    export = privacy.downloadable(current_user, export_id) if current_user.is_authenticated else None
     if export is None:
         abort(404)
     response = send_file(privacy.open_export(export), mimetype="application/zip", as_attachment=True,
@@ -113,7 +119,7 @@ def delete():
     blockers = privacy.deletion_blockers(current_user)
     if not blockers and form.validate_on_submit():
         try:
-            privacy.delete_account(current_user, form.password.data)
+            privacy.delete_account(current_user._get_current_object(), form.password.data)
         except privacy.PrivacyError as error:
             if error.code != "password":
                 blockers = privacy.deletion_blockers(current_user)
