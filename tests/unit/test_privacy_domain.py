@@ -308,7 +308,7 @@ def test_deletion_erases_personal_data_and_keeps_financial_records(app, people, 
         assert ann.email == f"deleted-{ann.id}@deleted.invalid"
         assert ann.session_token != old_token and ann.roles == set()
         assert not accounts.check_password(ann, "correct horse 1")
-        assert ann.public_name == "Deleted user"  # outside a request: the source text
+        assert ann.public_name == "已注销用户"  # outside a request: the default locale (Chinese)
         assert db.session.scalar(select(func.count(Address.id)).where(Address.user_id == ann.id)) == 0
         assert db.session.scalar(select(func.count(Follow.user_id)).where(Follow.user_id == ann.id)) == 0
         assert db.session.scalar(select(func.count(Notification.id)).where(Notification.user_id == ann.id)) == 0
@@ -363,7 +363,7 @@ def test_a_deleted_creator_takes_no_more_messages(app, make_project, make_user):
         with pytest.raises(messaging.MessagingError) as refused:
             messaging.send(messaging.get_thread(thread.thread_id, fan), db.session.get(User, fan), "still there?")
         assert refused.value.code == "blocked"
-        assert project_by_slug(slug).creator.public_name == "Deleted user"
+        assert project_by_slug(slug).creator.public_name == "已注销用户"
 
 
 def test_pending_pledge_refund_due_blocks(app, people):
