@@ -82,13 +82,21 @@ def authenticate(email, password):
         hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         raise InvalidCredentials() from None
-    if user is None:
+    if user is None or user.deleted_at is not None:
         raise InvalidCredentials()
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
     user.last_login_at = utcnow()
     db.session.commit()
     return user
+
+
+def check_password(user, password):
+    """Whether `password` is the account's current one."""
+    try:
+        return hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def change_password(user, current_password, new_password, keep=None):

@@ -65,6 +65,7 @@ class Config:
         self.RATELIMIT_PLEDGE = env.get("RATELIMIT_PLEDGE", "20 per minute;200 per hour")
         self.RATELIMIT_COMMENT = env.get("RATELIMIT_COMMENT", "10 per minute;100 per day")  # per account
         self.RATELIMIT_MESSAGE = env.get("RATELIMIT_MESSAGE", "10 per minute;200 per day")
+        self.RATELIMIT_DATA_EXPORT = env.get("RATELIMIT_DATA_EXPORT", "3 per day")  # personal-data downloads
         # If the limiter's Redis is down, let people log in rather than lock everyone out.
         self.RATELIMIT_SWALLOW_ERRORS = True
         self.TRUSTED_PROXIES = int(env.get("TRUSTED_PROXIES", "0"))

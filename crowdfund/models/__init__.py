@@ -10,6 +10,7 @@ from crowdfund.models.login_session import LoginSession
 from crowdfund.models.media import Media, MediaKind
 from crowdfund.models.notification import Notification
 from crowdfund.models.pledge import Address, PaymentNotification, Pledge, PledgeStatus
+from crowdfund.models.privacy import DataExport
 from crowdfund.models.project import (FundingMode, Project, ProjectDocument, ProjectEvent, ProjectKind,
                                       ProjectStatus)
 from crowdfund.models.review import ReviewDecision, ReviewFinding, Severity
@@ -24,7 +25,7 @@ __all__ = [
     "Guarantee", "LedgerAccount", "LedgerEntry", "LedgerHead", "LedgerTransaction", "LedgerVerification",
     "ReconciliationRun", "Refund", "Withdrawal", "LoginSession",
     "Address", "PaymentNotification", "SandboxRefund", "SandboxTrade",
-    "AuditEntry", "Category", "CreatorVerification", "FundingMode", "Media", "MediaKind", "Notification",
+    "AuditEntry", "Category", "DataExport", "CreatorVerification", "FundingMode", "Media", "MediaKind", "Notification",
     "PeriodicRun", "Pledge", "PledgeStatus", "Project", "ProjectDocument", "ProjectEvent", "ProjectKind",
     "ProjectStatus", "ReviewDecision", "ReviewFinding", "RewardTier", "Role", "Severity", "ShippingRate",
     "ShippingRegion", "User", "UserRole", "VerificationKind", "VerificationStatus",

@@ -46,6 +46,7 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     blacklisted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # 注销: personal data erased, see privacy.py
 
     role_rows: Mapped[list["UserRole"]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin", foreign_keys="UserRole.user_id"
@@ -56,6 +57,15 @@ class User(UserMixin, db.Model):
         from crowdfund.sessions import identity
 
         return identity(self)
+
+    @property
+    def public_name(self):
+        """The name others see: the display name, or "Deleted user" once the account is deleted."""
+        if self.deleted_at is not None:
+            from flask_babel import gettext
+
+            return gettext("Deleted user")
+        return self.display_name
 
     @property
     def roles(self):

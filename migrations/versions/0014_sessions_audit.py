@@ -1,7 +1,7 @@
 """sessions and audit: server-side login sessions; audit-log rows append-only in the database
 
 Revision ID: 0014_sessions_audit
-Revises: 0010_ledger_verifications
+Revises: 0013_data_exports
 Create Date: 2026-12-03 07:20:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0014_sessions_audit'
-down_revision = '0010_ledger_verifications'
+down_revision = '0013_data_exports'
 branch_labels = None
 depends_on = None
 
