@@ -11,7 +11,6 @@ from flask_login import current_user, logout_user
 from crowdfund import accounts, privacy, sessions
 from crowdfund.blueprints.account import bp
 from crowdfund.blueprints.account.forms import ChangePasswordForm, DeleteAccountForm, ProfileForm
-from crowdfund.blueprints.auth.routes import start_session
 from crowdfund.errors import error_response
 from crowdfund.extensions import limiter
 from crowdfund.forms import EmptyForm
