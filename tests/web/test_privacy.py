@@ -61,12 +61,12 @@ def test_request_prepare_and_download_the_zip(app, client, forms, login_as, cloc
     assert export.status == "ready" and export.expires_at == NOW + timedelta(hours=24)
     page = client.get("/account/data")
     body = page.get_data(as_text=True)
-    assert page.headers["Cache-Control"] == "private, no-store"
+    assert page.headers["Cache-Control"] == "no-store"
     assert f'href="/account/data/{export.id}/download"' in body and "可下载至" in body
     download = client.get(f"/account/data/{export.id}/download")
     assert download.status_code == 200 and download.mimetype == "application/zip"
     assert "attachment" in download.headers["Content-Disposition"]
-    assert download.headers["Cache-Control"] == "private, no-store"
+    assert download.headers["Cache-Control"] == "no-store"
     archive = zipfile.ZipFile(io.BytesIO(download.data))
     assert json.loads(archive.read("profile.json"))[0]["email"] == email
     assert {"pledges.csv", "messages.json", "legal_acceptances.csv"} <= set(archive.namelist())

@@ -225,7 +225,8 @@ def test_account_pledge_and_payment_pages_are_no_store_and_out_of_htmx_history(a
     forms.login()
     with app.app_context():
         pledge_id = db.session.scalar(db.select(Pledge.id).filter_by(backer_id=backer))
-        values = {"slug": slug, "pledge_id": pledge_id, "token": unsubscribe_token(backer, "pledge_paid")}
+        values = {"slug": slug, "pledge_id": pledge_id, "token": unsubscribe_token(backer, "pledge_paid"),
+                  "export_id": 1}  # no such export: a 404, which must be no-store too
     rules = private_get_rules(app)
     endpoints = {rule.endpoint for rule in rules}
     assert {"account.profile", "account.password", "pledges.back", "pledges.show", "pledges.mine",

@@ -100,11 +100,6 @@ def _export_limit_reached(limit):
                           retry_after=max(int(limit.reset_at - time.time()), 1))
 
 
-def _no_store(response):
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
-
-
 @bp.route("/data", methods=["GET", "POST"])
 @login_required
 # Only an export actually requested counts: a refused one (already being prepared) does not use the budget up.
@@ -128,8 +123,8 @@ def data():
                                    _("Your data is being prepared. This takes a minute or two; this page shows "
                                      "the download when it is ready."))
     export = privacy.latest_export(current_user)
-    return _no_store(render("account/data.html", "export_status", export=export, state=privacy.shown_status(export),
-                            sections=[SECTION_NAMES.get(s.name, s.name) for s in privacy.SECTIONS]))
+    return render("account/data.html", "export_status", export=export, state=privacy.shown_status(export),
+                            sections=[SECTION_NAMES.get(s.name, s.name) for s in privacy.SECTIONS])
 
 
 @bp.route("/data/<int:export_id>/download")
@@ -140,7 +135,7 @@ def download(export_id):
         abort(404)
     response = send_file(privacy.open_export(export), mimetype="application/zip", as_attachment=True,
                          download_name=f"crowdfund-data-{export.ready_at:%Y%m%d}.zip")
-    return _no_store(response)
+    return response
 
 
 @bp.route("/delete", methods=["GET", "POST"])
@@ -167,4 +162,4 @@ def delete():
                                        _("Your account has been deleted and your personal data erased. "
                                          "Pledge and payment records are kept without your name."))
     status = 422 if form.is_submitted() else 200
-    return _no_store(render("account/delete.html", "delete_form", status=status, form=form, blockers=blockers))
+    return render("account/delete.html", "delete_form", status=status, form=form, blockers=blockers)
