@@ -85,19 +85,10 @@ def _sqlite_pragmas(dbapi_connection, _record):
 
 
 def _load_user(identity):
-    """Flask-Login loader: "<id>:<session token>"; a stale token means logged out."""
-    import secrets
+    """Flask-Login loader: "<id>:<session token>:<session key>"; a revoked or unknown session is logged out."""
+    from crowdfund.sessions import load
 
-    from crowdfund.extensions import db
-    from crowdfund.models import User
-
-    user_id, _, token = (identity or "").partition(":")
-    if not user_id.isdigit() or not token:
-        return None
-    user = db.session.get(User, int(user_id))
-    if user is None or not secrets.compare_digest(user.session_token, token):
-        return None
-    return user
+    return load(identity)
 
 
 def register_blueprints(app):
@@ -138,6 +129,7 @@ def register_templating(app):
                                 format_when, html_lang, select_locale, time_left)
     from crowdfund.media import largest, safe_embed_url, srcset
     from crowdfund.notifications import unread_notifications
+    from crowdfund.private_pages import add_no_store, private_page
     from crowdfund.refunds import refunds_of
     from crowdfund.security import add_security_headers
 
@@ -148,8 +140,9 @@ def register_templating(app):
     app.jinja_env.filters["yuan"] = fen_to_yuan
     app.jinja_env.globals.update(srcset=srcset, largest=largest, video_embed_url=safe_embed_url,
                                  unread_notifications=unread_notifications, time_left=time_left,
-                                 colon=colon, refunds_of=refunds_of)
+                                 colon=colon, refunds_of=refunds_of, private_page=private_page)
     app.after_request(add_security_headers)
+    app.after_request(add_no_store)
 
     @app.context_processor
     def globals_for_templates():

@@ -3,7 +3,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 
-from crowdfund import legal
+from crowdfund import audit, legal, passwords, sessions
 from crowdfund.extensions import db
 from crowdfund.models import Role, User, UserRole
 from crowdfund.models.base import utcnow
@@ -14,8 +14,8 @@ hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 # Verified against when the email is unknown, so both failures take the same time.
 _DUMMY_HASH = hasher.hash("not a real password")
 
-PASSWORD_MIN = 8
-PASSWORD_MAX = 128
+PASSWORD_MIN = passwords.MIN_LENGTH
+PASSWORD_MAX = passwords.MAX_LENGTH
 
 
 class AccountError(Exception):
@@ -24,6 +24,17 @@ class AccountError(Exception):
 
 class EmailTaken(AccountError):
     """Another account already uses this email."""
+
+
+class WeakPassword(AccountError):
+    """The new password breaks the password rules (too short, too long or too common); str() says which."""
+
+
+def check_new_password(password):
+    """Raise WeakPassword unless the password may be used for an account."""
+    reason = passwords.problem(password)
+    if reason is not None:
+        raise WeakPassword(str(reason))
 
 
 class InvalidCredentials(AccountError):
@@ -47,6 +58,7 @@ def find_by_email(email):
 def register(email, display_name, password, *, locale=None):
     """Create an account that has accepted the current user agreement and privacy policy."""
     email = normalize_email(email)
+    check_new_password(password)
     if find_by_email(email) is not None:
         raise EmailTaken(email)
     user = User(
@@ -70,7 +82,7 @@ def authenticate(email, password):
         hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         raise InvalidCredentials() from None
-    if user is None:
+    if user is None or user.deleted_at is not None:
         raise InvalidCredentials()
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
@@ -79,14 +91,26 @@ def authenticate(email, password):
     return user
 
 
-def change_password(user, current_password, new_password):
-    """Set a new password and end every other session of this account."""
+def check_password(user, password):
+    """Whether `password` is the account's current one."""
+    try:
+        return hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def change_password(user, current_password, new_password, keep=None):
+    """Set a new password and end the account's other sessions: all but `keep` (the LoginSession to stay
+    signed in), or every one of them, session token rotated, when `keep` is None."""
     try:
         hasher.verify(user.password_hash, current_password)
     except (VerificationError, InvalidHashError):
         raise WrongPassword() from None
+    check_new_password(new_password)
     user.password_hash = hasher.hash(new_password)
-    user.session_token = new_session_token()
+    sessions.revoke_others(user, keep=keep, commit=False)
+    if keep is None:
+        user.session_token = new_session_token()
     db.session.commit()
 
 
@@ -103,26 +127,33 @@ def set_locale(user, locale):
 
 
 def grant_role(user, role, granted_by=None):
-    """Give the account a role (idempotent)."""
+    """Give the account a role (idempotent); audited, with no actor when the CLI or the demo grants it."""
     role = Role(role)
     if role not in user.roles:
         user.role_rows.append(UserRole(role=role, granted_by_id=granted_by.id if granted_by else None))
+        audit.record(granted_by, "user.roles", user, added=[role.value], removed=[])
     db.session.commit()
 
 
-def revoke_role(user, role):
-    """Take a role away (idempotent)."""
+def revoke_role(user, role, revoked_by=None):
+    """Take a role away (idempotent); audited."""
     role = Role(role)
-    user.role_rows = [row for row in user.role_rows if row.role != role]
+    if role in user.roles:
+        user.role_rows = [row for row in user.role_rows if row.role != role]
+        audit.record(revoked_by, "user.roles", user, added=[], removed=[role.value])
     db.session.commit()
 
 
 def set_roles(user, roles, changed_by):
-    """Make the account hold exactly these roles."""
+    """Make the account hold exactly these roles; the change is audited."""
     wanted = {Role(r) for r in roles}
-    for role in wanted - user.roles:
+    held = user.roles
+    for role in wanted - held:
         user.role_rows.append(UserRole(role=role, granted_by_id=changed_by.id))
     user.role_rows = [row for row in user.role_rows if row.role in wanted]
+    if wanted != held:
+        audit.record(changed_by, "user.roles", user, added=sorted(r.value for r in wanted - held),
+                     removed=sorted(r.value for r in held - wanted))
     db.session.commit()
 
 

@@ -20,7 +20,10 @@ def register_cli(app):
         """Create an administrator, or make an existing account one."""
         if len(password) < accounts.PASSWORD_MIN:
             raise click.BadParameter(f"use at least {accounts.PASSWORD_MIN} characters", param_hint="password")
-        user, created = accounts.ensure_user(email, display_name, password, roles=[Role.ADMIN])
+        try:
+            user, created = accounts.ensure_user(email, display_name, password, roles=[Role.ADMIN])
+        except accounts.WeakPassword as error:
+            raise click.BadParameter(str(error), param_hint="password") from None
         click.echo(f"{'Created' if created else 'Updated'} administrator {user.email}")
 
     @app.cli.command("seed-demo")

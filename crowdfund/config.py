@@ -67,6 +67,7 @@ class Config:
         self.RATELIMIT_MESSAGE = env.get("RATELIMIT_MESSAGE", "10 per minute;200 per day")
         # Per source address: Alipay sends a few notifications per payment (retries included).
         self.RATELIMIT_NOTIFY = env.get("RATELIMIT_NOTIFY", "120 per minute")
+        self.RATELIMIT_DATA_EXPORT = env.get("RATELIMIT_DATA_EXPORT", "3 per day")  # personal-data downloads
         # If the limiter's Redis is down, let people log in rather than lock everyone out.
         self.RATELIMIT_SWALLOW_ERRORS = True
         self.TRUSTED_PROXIES = int(env.get("TRUSTED_PROXIES", "0"))
@@ -121,11 +122,18 @@ class Config:
         # the wizard takes a 100 MB video. Each kind of upload has its own limit in media.py.
         self.BODY_LIMIT = int(env.get("BODY_LIMIT", 256 * 1024))
         self.UPLOAD_DIR = env.get("UPLOAD_DIR") or str(Path(instance_path) / "uploads")
-        if self.SESSION_COOKIE_SECURE:
-            self.PREFERRED_URL_SCHEME = "https"
 
     def finish(self, instance_path):
-        """Fill in the secret key and refuse unsafe production settings."""
+        """Fill in the secret key and cookie names, and refuse unsafe production settings."""
+        if self.SESSION_COOKIE_SECURE:
+            # Under https the cookies get the __Host- prefix, which browsers accept only with Secure, Path=/ and
+            # no Domain, so no other host or path (a sibling subdomain, plain http) can set or shadow them.
+            self.PREFERRED_URL_SCHEME = "https"
+            self.SESSION_COOKIE_NAME = "__Host-session"
+            self.REMEMBER_COOKIE_NAME = "__Host-remember"
+            self.REMEMBER_COOKIE_SECURE = True
+            self.SESSION_COOKIE_PATH = self.REMEMBER_COOKIE_PATH = "/"
+            self.SESSION_COOKIE_DOMAIN = self.REMEMBER_COOKIE_DOMAIN = None
         if self.ENV_NAME == "production":
             key = self.SECRET_KEY or ""
             if len(key) < 32 or key.startswith("dev"):

@@ -195,11 +195,11 @@ BACKERS_PER_PAGE = 50
 
 def backer_list(project_id, page=1):
     """The public backer list: one row per paid backer, earliest first; a backer who asked to be hidden on any
-    pledge shows as anonymous. Returns (rows of (name or None, first paid at), has_more)."""
+    pledge shows as anonymous. Returns (rows of (name or None, first paid at, deleted at), has_more)."""
     hidden = func.max(case((Pledge.anonymous.is_(True), 1), else_=0))
     rows = db.session.execute(
         select(case((hidden == 1, null()), else_=func.min(User.display_name)).label("name"),
-               func.min(Pledge.paid_at).label("since"))
+               func.min(Pledge.paid_at).label("since"), func.max(User.deleted_at).label("deleted_at"))
         .join(User, User.id == Pledge.backer_id)
         .where(Pledge.project_id == project_id, Pledge.status == PledgeStatus.PAID)
         .group_by(Pledge.backer_id).order_by(func.min(Pledge.paid_at), Pledge.backer_id)

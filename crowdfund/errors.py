@@ -46,6 +46,8 @@ def register_error_handlers(app):
     @app.errorhandler(HTTPException)
     def http_error(error):
         retry_after = None
+        if error.code == 429 and error.response is not None:
+            return error.response  # a limit's own on_breach page (e.g. the data-export limit's clear message)
         if error.code == 429:
             limit = getattr(error, "limit", None)
             retry_after = limit.limit.get_expiry() if limit is not None else 60

@@ -22,3 +22,11 @@ def verify_ledger(now=None):
     from crowdfund import ledger
 
     return ledger.record_verification("job", now=now).ok
+
+
+@periodic(interval=3600)
+def expire_data_exports(now=None):
+    """Personal-data downloads are offered for 24 hours: then their files are deleted and they show as expired."""
+    from crowdfund import privacy
+
+    return privacy.expire_exports(now=now)

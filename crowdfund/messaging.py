@@ -48,8 +48,9 @@ def _blocked_condition(a, b):
 
 
 def is_blocked(a, b):
-    """Whether either account has blocked the other."""
-    return bool(db.session.scalar(select(_blocked_condition(a, b))))
+    """Whether either account has blocked the other (a deleted account takes no messages either)."""
+    deleted = exists().where(User.id.in_([a, b]), User.deleted_at.is_not(None))
+    return bool(db.session.scalar(select(or_(_blocked_condition(a, b), deleted))))
 
 
 def has_blocked(blocker_id, blocked_id):
@@ -59,7 +60,7 @@ def has_blocked(blocker_id, blocked_id):
 
 def page_context(project, user):
     """What the project page needs: whether to offer 'Message the creator', and the existing thread (one query)."""
-    if not getattr(user, "is_authenticated", False) or user.id == project.creator_id:
+    if not getattr(user, "is_authenticated", False) or user.id == project.creator_id or project.creator.deleted_at:
         return {}
     thread_id = (select(MessageThread.id).where(MessageThread.project_id == project.id,
                                                 MessageThread.member_id == user.id).scalar_subquery())
@@ -202,8 +203,8 @@ INBOX_PAGE = 50
 
 
 def inbox(user_id, page=1):
-    """One page of the account's threads, newest first: (thread, other party's name, project title, project slug,
-    unread), and whether there are more."""
+    """One page of the account's threads, newest first: (thread, other party's name and whether their account was
+    deleted, project title, project slug, unread), and whether there are more."""
     read_at = _my_read_at(user_id)
     other_id = case((MessageThread.creator_id == user_id, MessageThread.member_id), else_=MessageThread.creator_id)
     unread = (select(func.count(Message.id))
@@ -211,13 +212,13 @@ def inbox(user_id, page=1):
                      or_(read_at.is_(None), Message.created_at > read_at))
               .correlate(MessageThread).scalar_subquery())
     rows = db.session.execute(
-        select(MessageThread, User.display_name, Project.title, Project.slug, unread)
+        select(MessageThread, User.display_name, User.deleted_at, Project.title, Project.slug, unread)
         .join(User, User.id == other_id).join(Project, Project.id == MessageThread.project_id)
         .where(_mine(user_id)).order_by(MessageThread.last_message_at.desc(), MessageThread.id.desc())
         .offset((page - 1) * INBOX_PAGE).limit(INBOX_PAGE + 1)
     ).all()
-    return [dict(thread=t, other_name=name, title=title, slug=slug, unread=count)
-            for t, name, title, slug, count in rows[:INBOX_PAGE]], len(rows) > INBOX_PAGE
+    return [dict(thread=t, other_name=name, other_deleted=deleted is not None, title=title, slug=slug, unread=count)
+            for t, name, deleted, title, slug, count in rows[:INBOX_PAGE]], len(rows) > INBOX_PAGE
 
 
 def block(blocker_id, blocked_id, now=None):

@@ -47,6 +47,7 @@ TEXTS = {
     "message_received": _l("%(name)s sent you a private message about “%(title)s”."),
     "pledge_paid": _l("Your payment of %(amount_fen)s for “%(title)s” was received."),
     "refund_done": _l("Your refund of %(amount_fen)s for “%(title)s” is complete."),
+    "data_export_ready": _l("Your personal data is ready to download for the next 24 hours."),
 }
 
 

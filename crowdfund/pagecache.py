@@ -65,7 +65,9 @@ def init_app(app):
     app.after_request(_store)
 
 
-def _note_write(conn, _cursor, statement, _parameters, _context, _executemany):
+def _note_write(conn, _cursor, statement, _parameters, context, _executemany):
+    if context is not None and context.execution_options.get("crowdfund_not_content"):
+        return  # bookkeeping no page shows (e.g. a login session's last-seen time)
     if statement.lstrip()[:8].upper().startswith(WRITES):
         conn.info["crowdfund_wrote"] = True
 
@@ -94,8 +96,10 @@ def caching():
 
 
 def _cacheable():
+    from crowdfund.private_pages import is_private
+
     return (request.method == "GET" and request.endpoint in CACHED_ENDPOINTS and "_flashes" not in session
-            and not current_user.is_authenticated)
+            and not is_private(request.endpoint) and not current_user.is_authenticated)
 
 
 # One round trip: the current version, then the page stored under it.
@@ -174,7 +178,7 @@ def gzipped(body, pieces, token):
 def _store(response):
     key = g.pop("page_cache_key", None)
     if key is None or response.status_code != 200 or response.mimetype != "text/html" \
-            or response.direct_passthrough or request_ctx.flashes:
+            or response.direct_passthrough or request_ctx.flashes or "no-store" in response.cache_control:
         return response
     now = utcnow()
     until = min(g.get("page_valid_until") or now + timedelta(days=1),

@@ -6,9 +6,11 @@ from crowdfund.models.community import (Block, Comment, EmailOptOut, FaqEntry, F
 from crowdfund.models.jobs import PeriodicRun
 from crowdfund.models.ledger import (Guarantee, LedgerAccount, LedgerEntry, LedgerHead, LedgerTransaction,
                                      LedgerVerification, ReconciliationRun, Refund, Withdrawal)
+from crowdfund.models.login_session import LoginSession
 from crowdfund.models.media import Media, MediaKind
 from crowdfund.models.notification import Notification
 from crowdfund.models.pledge import Address, PaymentNotification, Pledge, PledgeStatus
+from crowdfund.models.privacy import DataExport
 from crowdfund.models.project import (FundingMode, Project, ProjectDocument, ProjectEvent, ProjectKind,
                                       ProjectStatus)
 from crowdfund.models.review import ReviewDecision, ReviewFinding, Severity
@@ -21,9 +23,9 @@ __all__ = [
     "Block", "Comment", "EmailOptOut", "FaqEntry", "Follow", "Message", "MessageThread", "ProjectUpdate", "Report",
     "UpdateRevision",
     "Guarantee", "LedgerAccount", "LedgerEntry", "LedgerHead", "LedgerTransaction", "LedgerVerification",
-    "ReconciliationRun", "Refund", "Withdrawal",
+    "ReconciliationRun", "Refund", "Withdrawal", "LoginSession",
     "Address", "PaymentNotification", "SandboxRefund", "SandboxTrade",
-    "AuditEntry", "Category", "CreatorVerification", "FundingMode", "Media", "MediaKind", "Notification",
+    "AuditEntry", "Category", "DataExport", "CreatorVerification", "FundingMode", "Media", "MediaKind", "Notification",
     "PeriodicRun", "Pledge", "PledgeStatus", "Project", "ProjectDocument", "ProjectEvent", "ProjectKind",
     "ProjectStatus", "ReviewDecision", "ReviewFinding", "RewardTier", "Role", "Severity", "ShippingRate",
     "ShippingRegion", "User", "UserRole", "VerificationKind", "VerificationStatus",

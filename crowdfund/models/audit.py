@@ -19,4 +19,4 @@ class AuditEntry(db.Model):
     object_type: Mapped[str] = mapped_column(String(30))
     object_id: Mapped[int] = mapped_column()
     details: Mapped[dict] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

@@ -46,14 +46,26 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     blacklisted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # 注销: personal data erased, see privacy.py
 
     role_rows: Mapped[list["UserRole"]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin", foreign_keys="UserRole.user_id"
     )
 
     def get_id(self):
-        """Flask-Login identity: id plus session token, so a token change ends old sessions."""
-        return f"{self.id}:{self.session_token}"
+        """Flask-Login identity: id, session token and the key of the login session (crowdfund.sessions)."""
+        from crowdfund.sessions import identity
+
+        return identity(self)
+
+    @property
+    def public_name(self):
+        """The name others see: the display name, or "Deleted user" once the account is deleted."""
+        if self.deleted_at is not None:
+            from flask_babel import gettext
+
+            return gettext("Deleted user")
+        return self.display_name
 
     @property
     def roles(self):

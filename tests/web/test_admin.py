@@ -15,7 +15,9 @@ PUBLIC_ENDPOINTS = {"static", "assets.show", "public.index", "public.legal_docum
                     # Reading a project's conversation is public; the badge answers signed-out visitors with
                     # nothing; unsubscribe links are authenticated by their signature, not a session.
                     "projects.backers", "comments.index", "comments.show", "updates.index", "updates.show",
-                    "updates.feed", "notices.badge", "notices.unsubscribe"}
+                    "updates.feed", "notices.badge", "notices.unsubscribe",
+                    # A personal-data download answers 404 to everyone but its owner, signed in or not.
+                    "account.download"}
 
 
 def test_every_other_view_goes_through_the_role_check_decorator(app):

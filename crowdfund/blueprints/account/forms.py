@@ -1,8 +1,8 @@
 """Forms for the account pages."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
-from wtforms.validators import InputRequired, Length
+from wtforms import BooleanField, PasswordField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length
 
 from crowdfund.accounts import PASSWORD_MAX
 from crowdfund.blueprints.auth.forms import new_password_fields
@@ -19,3 +19,11 @@ class ChangePasswordForm(FlaskForm):
 
     current_password = PasswordField(_l("Current password"), validators=[InputRequired(), Length(max=PASSWORD_MAX)])
     password, confirm = new_password_fields()
+
+
+class DeleteAccountForm(FlaskForm):
+    """注销: the password and an explicit confirmation."""
+
+    password = PasswordField(_l("Password"), validators=[InputRequired(), Length(max=PASSWORD_MAX)])
+    confirm = BooleanField(_l("I understand that my account and personal data will be erased for good"),
+                           validators=[DataRequired(message=_l("Tick the box to confirm."))])

@@ -1,8 +1,9 @@
 """Forms for administrators."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectMultipleField
+from wtforms import DateField, SelectField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
+from wtforms.validators import Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from crowdfund.i18n import ROLE_NAMES
@@ -17,3 +18,20 @@ class RolesForm(FlaskForm):
         widget=ListWidget(prefix_label=False),
         option_widget=CheckboxInput(),
     )
+
+
+class AuditFilterForm(FlaskForm):
+    """Narrow the audit log (a GET form: nothing changes, so no CSRF token)."""
+
+    class Meta:
+        csrf = False
+
+    actor = StringField(_l("Actor (e-mail or name)"), validators=[Optional(), Length(max=254)])
+    action = SelectField(_l("Action"), validators=[Optional()], choices=[])
+    object_type = SelectField(_l("Object type"), validators=[Optional()], choices=[])
+    since = DateField(_l("From"), validators=[Optional()])
+    until = DateField(_l("To"), validators=[Optional()])
+
+    def validate_until(self, field):
+        if field.data and self.since.data and field.data < self.since.data:
+            raise ValidationError(_l("The end date comes before the start date."))

@@ -1,11 +1,13 @@
 """Views for administrators."""
-from flask import request, url_for
+from zoneinfo import ZoneInfo
+
+from flask import current_app, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from crowdfund import accounts
+from crowdfund import accounts, audit
 from crowdfund.blueprints.admin import bp
-from crowdfund.blueprints.admin.forms import RolesForm
+from crowdfund.blueprints.admin.forms import AuditFilterForm, RolesForm
 from crowdfund.extensions import db
 from crowdfund.htmx import is_htmx, redirect_after_post, render
 from crowdfund.models import Role, User
@@ -52,3 +54,24 @@ def update_roles(user_id):
     return render("admin/users.html", "user_row", status=status, user=user, form=form,
                   forms={user.id: form}, users=[user], total=1, page=1, error=error,
                   saved=status == 200)
+
+
+@bp.route("/audit")
+@role_required(Role.ADMIN)
+def audit_log():
+    """The audit log, newest first, filtered by actor, action, object type and dates."""
+    actions, types = audit.known_values()
+    form = AuditFilterForm(request.args)
+    form.action.choices = [("", _("Any action"))] + [(a, a) for a in actions]
+    form.object_type.choices = [("", _("Any object"))] + [(t, t) for t in types]
+    page = min(max(request.args.get("page", 1, type=int), 1), 10_000)
+    rows, has_more = [], False
+    valid = form.validate()
+    if valid:
+        since, until = audit.day_bounds(form.since.data, form.until.data,
+                                        ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"]))
+        rows, has_more = audit.search(actor=form.actor.data, action=form.action.data,
+                                      object_type=form.object_type.data, since=since, until=until, page=page)
+    filters = {name: value for name, value in request.args.items() if name != "page" and value}
+    return render("admin/audit.html", "audit_list", status=200 if valid else 422, form=form, rows=rows,
+                  page=page, has_more=has_more, filters=filters)

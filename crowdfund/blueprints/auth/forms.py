@@ -2,9 +2,16 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length
+from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, ValidationError
 
+from crowdfund import passwords
 from crowdfund.accounts import PASSWORD_MAX, PASSWORD_MIN
+
+
+def not_common(_form, field):
+    """Refuse the 10,000 most common passwords (crowdfund/data/common-passwords.txt)."""
+    if field.data and passwords.is_common(field.data):
+        raise ValidationError(passwords.TOO_COMMON)
 
 
 def new_password_fields():
@@ -13,8 +20,9 @@ def new_password_fields():
         _l("Password"),
         validators=[InputRequired(), Length(min=PASSWORD_MIN, max=PASSWORD_MAX,
                                             message=_l("Use %(min)d to %(max)d characters.",
-                                                       min=PASSWORD_MIN, max=PASSWORD_MAX))],
-        description=_l("At least %(min)d characters.", min=PASSWORD_MIN),
+                                                       min=PASSWORD_MIN, max=PASSWORD_MAX)),
+                    not_common],
+        description=_l("At least %(min)d characters, and not a commonly used password.", min=PASSWORD_MIN),
     )
     confirm = PasswordField(
         _l("Repeat password"),

@@ -3,7 +3,7 @@ from flask import current_app, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
-from crowdfund import accounts
+from crowdfund import accounts, sessions
 from crowdfund.blueprints.auth import bp
 from crowdfund.blueprints.auth.forms import LoginForm, SignupForm
 from crowdfund.extensions import limiter
@@ -12,9 +12,13 @@ from crowdfund.security import safe_next
 
 
 def start_session(user, remember=False):
-    """Log the user in on a brand-new session (nothing from before login carries over but the language)."""
+    """Log the user in on a brand-new session (nothing from before login carries over but the language).
+
+    Each login is a server-side LoginSession row, named in both the session and the remember-me cookie.
+    """
     locale = session.get("locale")
     session.clear()
+    sessions.open_session(user, remember=remember)
     login_user(user, remember=remember)
     if locale:
         session["locale"] = locale
@@ -35,6 +39,8 @@ def signup():
                                      locale=session.get("locale"))
         except accounts.EmailTaken:
             form.email.errors.append(_("An account with this email already exists. Log in instead?"))
+        except accounts.WeakPassword as error:
+            form.password.errors.append(str(error))
         else:
             start_session(user)
             return redirect_after_post(safe_next(form.next.data),
@@ -66,8 +72,9 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    """End the session."""
+    """End the session, on the server too: neither its session cookie nor its remember-me cookie works again."""
     if current_user.is_authenticated:
+        sessions.revoke_current(current_user)
         logout_user()
     locale = session.get("locale")
     session.clear()
