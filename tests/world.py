@@ -57,6 +57,7 @@ def _ids(statement, limit=3):
 
 def argument_values(email):
     """For each URL argument name, a few real values, the account's own objects first (call in an app context)."""
+    from crowdfund.models import DataExport, LoginSession
     from crowdfund.models import (Address, Comment, CreatorVerification, FaqEntry, Message, MessageThread,
                                   Notification, Pledge, Project, ProjectDocument, ProjectUpdate, Refund, Report,
                                   RewardTier, SandboxTrade, User, Withdrawal)
@@ -101,6 +102,8 @@ def argument_values(email):
         "trade_no": _ids(select(SandboxTrade.trade_no)) or ["1"],
         "token": [unsubscribe_token(uid or 1, "update")],
         "document": ["terms", "privacy"],
+        "export_id": _ids(select(DataExport.id)) or ["1"],
+        "session_id": own_first(LoginSession.id, LoginSession.user_id == uid) or ["1"],
     }
 
 

@@ -33,7 +33,8 @@ OWNED = {
                      "pledges.pay", "pledges.qr", "pledges.rating", "pledges.received", "comments.edit",
                      "comments.delete"], BACKER1),
     **dict.fromkeys(["messages.show", "messages.block", "messages.unblock", "messages.report"], BACKER),
-    **dict.fromkeys(["notices.mark_read", "pledges.delete_address"], BACKER1),
+    **dict.fromkeys(["notices.mark_read", "pledges.delete_address", "account.download", "account.revoke_session"],
+                    BACKER1),
     # The project's creator curates its FAQ.
     **dict.fromkeys(["comments.promote", "comments.unpromote"], CREATOR),
 }

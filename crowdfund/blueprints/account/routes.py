@@ -69,6 +69,9 @@ def _signed_out(message):
 def revoke_session(session_id):
     """Sign one of the account's devices out."""
     this = sessions.current(current_user)
+    if session_id not in {row.id for row in sessions.active_sessions(current_user)} | (
+            {this.id} if this is not None else set()):
+        abort(404)  # not one of this account's devices (or already gone from its list)
     if not sessions.revoke(current_user, session_id):
         return redirect_after_post(url_for("account.profile", _anchor="sessions"),
                                    _("That device is already signed out."), "error")
