@@ -8,6 +8,7 @@ import re
 import shutil
 from html.parser import HTMLParser
 
+import pytest
 from sqlalchemy import select
 
 from crowdfund import create_app
@@ -40,6 +41,16 @@ def build_world(database_url, instance, sandbox_key_dir, **overrides):
     with app.app_context():
         seed_demo()
     return app
+
+
+@pytest.fixture(scope="module")
+def world(database_url, tmp_path_factory, sandbox_key_dir):
+    """The seeded demo site, built once per test module and emptied after it."""
+    from tests.conftest import wipe
+
+    app = build_world(database_url, tmp_path_factory.mktemp("world"), sandbox_key_dir)
+    yield app
+    wipe(app)
 
 
 def log_in(client, email):

@@ -7,8 +7,9 @@ is classified, so access control is decided for every route, not for a sample.
 import pytest
 
 from crowdfund.models import Role
-from tests.conftest import csrf_from, wipe
-from tests.world import argument_values, build_world, log_in, route_urls, walked_rules
+from tests.conftest import csrf_from
+from tests.world import world  # noqa: F401 - the seeded demo site, one per module
+from tests.world import argument_values, log_in, route_urls, walked_rules
 
 CREATOR, MAKER = "creator@demo.crowdfund.test", "maker@demo.crowdfund.test"
 BACKER, BACKER1 = "backer@demo.crowdfund.test", "backer1@demo.crowdfund.test"
@@ -46,13 +47,6 @@ OWNER_TOO_LATE = {"comments.edit"}
 REFUSED = (401, 403, 404)
 
 
-@pytest.fixture(scope="module")
-def world(database_url, tmp_path_factory, sandbox_key_dir):
-    app = build_world(database_url, tmp_path_factory.mktemp("world"), sandbox_key_dir)
-    yield app
-    wipe(app)
-
-
 def staff_roles(world, rule):
     return getattr(world.view_functions[rule.endpoint], "required_roles", ())
 
@@ -82,6 +76,19 @@ def refused(response, anonymous):
     return response.status_code in REFUSED
 
 
+def assert_all_refused(client_for, url, methods, emails):
+    """Each of these accounts (None: anonymous) is refused the URL with each method; returns the tries."""
+    tries = 0
+    for email in emails:
+        client = client_for(email)
+        for method in methods:
+            data = {"csrf_token": csrf_from(client.get("/"))} if method == "POST" else None
+            response = client.open(url, method=method, data=data)
+            assert refused(response, email is None), f"{email or 'anonymous'} {method} {url}: {response.status_code}"
+            tries += 1
+    return tries
+
+
 def test_owned_objects_refuse_everyone_else(world):
     client_for = clients(world)
     checked = owner_got_in = 0
@@ -98,14 +105,7 @@ def test_owned_objects_refuse_everyone_else(world):
             if "GET" in methods and rule.endpoint not in OWNER_TOO_LATE:
                 # (arguments are filled independently, so an update of another of the owner's projects is a 404)
                 owner_got_in += client_for(owner).get(url).status_code not in REFUSED
-            for email in others:
-                client = client_for(email)
-                for method in methods:
-                    data = {"csrf_token": csrf_from(client.get("/"))} if method == "POST" else None
-                    response = client.open(url, method=method, data=data)
-                    assert refused(response, email is None), f"{email or 'anonymous'} {method} {url}: " \
-                                                             f"{response.status_code}"
-                    checked += 1
+            checked += assert_all_refused(client_for, url, methods, others)
     assert checked > 150 and owner_got_in >= 8  # the refusals are about who asks, not about broken URLs
 
 
@@ -121,14 +121,7 @@ def test_staff_routes_refuse_other_roles(world):
         outsiders = [None, BACKER, CREATOR] + [email for role, email in STAFF.items()
                                                if role not in roles and role != Role.ADMIN]
         for url in route_urls(rule, values, limit=1) if rule.arguments else [rule.rule]:
-            for email in outsiders:
-                client = client_for(email)
-                for method in methods:
-                    data = {"csrf_token": csrf_from(client.get("/"))} if method == "POST" else None
-                    response = client.open(url, method=method, data=data)
-                    assert refused(response, email is None), f"{email or 'anonymous'} {method} {url}: " \
-                                                             f"{response.status_code}"
-                    checked += 1
+            checked += assert_all_refused(client_for, url, methods, outsiders)
             if "GET" in methods:
                 holder = STAFF.get(roles[0], STAFF[Role.ADMIN])
                 assert client_for(holder).get(url).status_code == 200, f"{holder} cannot GET {url}"

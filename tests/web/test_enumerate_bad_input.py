@@ -9,8 +9,9 @@ from urllib.parse import quote
 import pytest
 
 from crowdfund.extensions import db
-from tests.conftest import csrf_from, wipe
-from tests.world import argument_values, build, build_world, forms_on, log_in, route_urls, walked_rules
+from tests.conftest import csrf_from
+from tests.world import world  # noqa: F401 - the seeded demo site, one per module
+from tests.world import argument_values, build, forms_on, log_in, route_urls, walked_rules
 
 HUGE = "99999999999999999999999"
 BAD_VALUES = {
@@ -20,13 +21,6 @@ BAD_VALUES = {
     "negative": "-1",
 }
 ACCOUNTS = [None, "creator@demo.crowdfund.test", "backer1@demo.crowdfund.test", "admin@demo.crowdfund.test"]
-
-
-@pytest.fixture(scope="module")
-def world(database_url, tmp_path_factory, sandbox_key_dir):
-    app = build_world(database_url, tmp_path_factory.mktemp("world"), sandbox_key_dir)
-    yield app
-    wipe(app)
 
 
 def client_as(world, email):

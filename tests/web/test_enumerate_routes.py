@@ -2,8 +2,9 @@
 import pytest
 
 from crowdfund.extensions import csrf
-from tests.conftest import csrf_from, wipe
-from tests.world import argument_values, build_world, log_in, route_urls, walked_rules
+from tests.conftest import csrf_from
+from tests.world import world  # noqa: F401 - the seeded demo site, one per module
+from tests.world import argument_values, log_in, route_urls, walked_rules
 
 # Only callers that cannot hold our token may post without one, and each proves itself otherwise: Alipay's
 # notification (its RSA2 signature), a mail client's one-click unsubscribe (a signed token, RFC 8058), and the
@@ -20,13 +21,6 @@ HEADERS = {
     "Referrer-Policy": "strict-origin-when-cross-origin",
     "Permissions-Policy": "camera=()",
 }
-
-
-@pytest.fixture(scope="module")
-def world(database_url, tmp_path_factory, sandbox_key_dir):
-    app = build_world(database_url, tmp_path_factory.mktemp("world"), sandbox_key_dir)
-    yield app
-    wipe(app)
 
 
 def test_the_csrf_exemptions_are_exactly_the_signed_callers(world):
