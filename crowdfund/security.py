@@ -3,7 +3,7 @@ import re
 from functools import wraps
 from urllib.parse import urljoin, urlsplit
 
-from flask import abort, request, url_for
+from flask import abort, current_app, request, url_for
 from flask_login import current_user
 from werkzeug.urls import iri_to_uri
 
@@ -11,7 +11,7 @@ from crowdfund.models import Role
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; object-src 'none'; "
-    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'; "
     # Project videos may be embedded from the allowlisted players only (crowdfund.media.EMBED_ORIGINS).
     "frame-src https://player.bilibili.com https://player.youku.com https://v.qq.com"
 )
@@ -69,10 +69,17 @@ def safe_next(target, default=None):
     return iri_to_uri(parts.path + (f"?{parts.query}" if parts.query else "") + (f"#{fragment}" if fragment else ""))
 
 
+def content_security_policy():
+    """The CSP; forms may post here only, and be redirected on to the payment gateway (the pledge form's 303)."""
+    gateway = urlsplit(current_app.config.get("ALIPAY_GATEWAY") or "")
+    targets = "'self'" + (f" {gateway.scheme}://{gateway.netloc}" if gateway.scheme == "https" else "")
+    return f"{CONTENT_SECURITY_POLICY}; form-action {targets}"
+
+
 def add_security_headers(response):
     """CSP without inline script, nosniff, referrer policy, framing denied, HSTS under https."""
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("Content-Security-Policy", content_security_policy())
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     headers.setdefault("X-Frame-Options", "DENY")
