@@ -8,7 +8,7 @@
 """
 from contextlib import contextmanager
 
-from flask import Request, current_app
+from flask import Request, current_app, request
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -96,29 +96,14 @@ def refuse_control_characters():
     """Before every view: a NUL byte in a query or form value (or name) is a 400 with a clear message."""
     from crowdfund.errors import error_response
 
-    from flask import request
-
     if request.mimetype == "application/x-www-form-urlencoded":
         request.get_data(cache=True)  # small (BODY_LIMIT): keep the raw body for views that verify it (notify)
-    for multidict in (_args(), _form()):
+    sources = (request.args, request.form) if request.method == "POST" else (request.args,)
+    for multidict in sources:
         for key, values in multidict.lists():
             if "\x00" in key or any("\x00" in value for value in values):
                 return error_response(400, NUL_MESSAGE)
     return None
-
-
-def _args():
-    from flask import request
-
-    return request.args
-
-
-def _form():
-    from flask import request
-
-    if request.method != "POST":
-        return request.args.__class__()
-    return request.form
 
 
 def init_app(app):
