@@ -98,6 +98,7 @@ def register_blueprints(app):
     from crowdfund.blueprints.admin import bp as admin_bp
     from crowdfund.blueprints.auth import bp as auth_bp
     from crowdfund.blueprints.finance import bp as finance_bp
+    from crowdfund.blueprints.legal import bp as legal_bp
     from crowdfund.blueprints.creator import bp as creator_bp
     from crowdfund.blueprints.media import bp as media_bp
     from crowdfund.blueprints.moderation import bp as moderation_bp
@@ -111,7 +112,7 @@ def register_blueprints(app):
     from crowdfund.blueprints.notices import bp as notices_bp
     from crowdfund.blueprints.updates import bp as updates_bp
 
-    for bp in (public_bp, auth_bp, account_bp, admin_bp, projects_bp, wizard_bp, creator_bp, moderation_bp,
+    for bp in (public_bp, legal_bp, auth_bp, account_bp, admin_bp, projects_bp, wizard_bp, creator_bp, moderation_bp,
                media_bp, pledges_bp, payments_bp, finance_bp, comments_bp, updates_bp, messages_bp, notices_bp,
                assets_bp):
         app.register_blueprint(bp)
@@ -125,6 +126,7 @@ def register_templating(app):
     """Template helpers, filters and the after-request security headers."""
     from crowdfund.assets import asset_url
     from crowdfund.forms import EmptyForm
+    from crowdfund.legal import DOCUMENTS as LEGAL_DOCUMENTS
     from crowdfund.i18n import (LABELS, LOCALE_NAMES, ROLE_NAMES, colon, fen_to_yuan, format_money, format_money_short,
                                 format_when, html_lang, select_locale, time_left)
     from crowdfund.media import largest, safe_embed_url, srcset
@@ -155,6 +157,8 @@ def register_templating(app):
             "htmx_version": HTMX_VERSION,
             "asset_url": asset_url,
             "icp_number": app.config["ICP_NUMBER"],
+            "psb_number": app.config["PSB_NUMBER"],
+            "legal_documents": LEGAL_DOCUMENTS,
             "here": lambda: request.full_path.rstrip("?"),
             **LABELS,
         }

@@ -55,22 +55,27 @@ def find_by_email(email):
     return db.session.scalar(select(User).where(User.email == normalize_email(email)))
 
 
-def register(email, display_name, password, *, locale=None):
-    """Create an account that has accepted the current user agreement and privacy policy."""
+def register(email, display_name, password, *, locale=None, address=None):
+    """Create an account that has accepted the current user agreement and privacy policy (recorded as consents,
+    with the hashed client address)."""
     email = normalize_email(email)
     check_new_password(password)
     if find_by_email(email) is not None:
         raise EmailTaken(email)
+    now = utcnow()
+    versions = {**legal.INITIAL_VERSIONS, **legal.current_versions(legal.SIGNUP)}
     user = User(
         email=email,
         display_name=display_name.strip(),
         password_hash=hasher.hash(password),
         locale=locale,
-        terms_version=legal.DOCUMENTS["terms"],
-        privacy_version=legal.DOCUMENTS["privacy"],
-        agreed_at=utcnow(),
+        terms_version=versions["terms"],
+        privacy_version=versions["privacy"],
+        agreed_at=now,
     )
     db.session.add(user)
+    db.session.flush()
+    legal.record(user, legal.SIGNUP, address=address, now=now)
     db.session.commit()
     return user
 

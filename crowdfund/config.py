@@ -58,7 +58,8 @@ class Config:
         # Notification e-mail is sent only where a mail server was configured (or MAIL_ENABLED=1 says so).
         self.MAIL_ENABLED = _bool("MAIL_ENABLED", bool(env.get("MAIL_SERVER")))
         self.MAIL_TIMEOUT = int(env.get("MAIL_TIMEOUT", "10"))  # seconds per SMTP connection and command
-        self.ICP_NUMBER = env.get("ICP_NUMBER", "")
+        self.ICP_NUMBER = env.get("ICP_NUMBER", "")  # ICP 备案号, e.g. 京ICP备12345678号-1
+        self.PSB_NUMBER = env.get("PSB_NUMBER", "")  # 公安备案号, e.g. 京公网安备11010502030000号
         self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI") or self.REDIS_URL or "memory://"
         self.RATELIMIT_LOGIN = env.get("RATELIMIT_LOGIN", "10 per minute;60 per hour")
         self.RATELIMIT_SIGNUP = env.get("RATELIMIT_SIGNUP", "5 per minute;30 per hour")

@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from crowdfund import divisions, ledger, lifecycle
+from crowdfund import divisions, ledger, legal, lifecycle
 from crowdfund.extensions import db
 from crowdfund.models import Pledge, PledgeStatus, RewardTier
 from crowdfund.models.base import utcnow
@@ -197,8 +197,11 @@ def find_by_key(backer, idempotency_key):
 
 
 def start(backer, project, tier, amount_fen, *, idempotency_key, region=None, address=None, anonymous=False,
-          risk_accepted=False, channel="pc", now=None):
-    """Create a pending pledge holding its tier slot; the same idempotency key returns the same pledge."""
+          risk_accepted=False, channel="pc", consent=False, now=None):
+    """Create a pending pledge holding its tier slot; the same idempotency key returns the same pledge.
+
+    With `consent` (the pledge form's risk checkbox), the backer's acceptance of the platform's and the project's
+    risk disclosures is recorded with the pledge, in its transaction."""
     now = now or utcnow()
     existing = find_by_key(backer, idempotency_key)
     if existing is not None:
@@ -229,6 +232,9 @@ def start(backer, project, tier, amount_fen, *, idempotency_key, region=None, ad
             setattr(pledge, f"ship_{name}", address[name].strip())
     db.session.add(pledge)
     try:
+        if consent:
+            db.session.flush()
+            legal.record_pledge(backer, pledge, project, now=now)
         db.session.commit()
     except IntegrityError:
         # A double submit won the race with the same key: its pledge (and its slot) is the one.

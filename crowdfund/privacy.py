@@ -19,9 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from crowdfund import audit, ledger, lifecycle
 from crowdfund.domain import RuleError
 from crowdfund.extensions import db
-from crowdfund.models import (Address, Block, Comment, DataExport, EmailOptOut, Follow, Message, MessageThread,
-                              Notification, Pledge, PledgeStatus, Project, ProjectStatus, Refund, User, UserRole,
-                              Withdrawal)
+from crowdfund.models import (Address, Block, Comment, Consent, DataExport, EmailOptOut, Follow, Message,
+                              MessageThread, Notification, Pledge, PledgeStatus, Project, ProjectStatus, Refund, User,
+                              UserRole, Withdrawal)
 from crowdfund.models.base import utcnow
 from crowdfund.models.user import new_session_token
 from crowdfund.queueing import enqueue
@@ -64,6 +64,13 @@ def _profile(user):
 def _legal(user):
     return [dict(document="terms", version=user.terms_version, accepted_at=user.agreed_at),
             dict(document="privacy", version=user.privacy_version, accepted_at=user.agreed_at)]
+
+
+def _consents(user):
+    from crowdfund.legal import consents_of
+
+    return [dict(document=c.document_key, version=c.version, accepted_at=c.accepted_at, pledge=c.pledge_id,
+                 project=c.project_id, ip_hash=c.ip_hash) for c in consents_of(user)]
 
 
 def _pledges(user):
@@ -140,8 +147,9 @@ def _projects(user):
 SECTIONS = [
     Section("profile", ("id", "email", "display_name", "phone", "locale", "created_at", "last_login_at", "roles"),
             _profile),
-    # Legal acceptances as the account records them; a consents table can add its own section below.
+    # The versions accepted at sign-up as the account row records them; every consent given is in `consents`.
     Section("legal_acceptances", ("document", "version", "accepted_at"), _legal),
+    Section("consents", ("document", "version", "accepted_at", "pledge", "project", "ip_hash"), _consents),
     Section("pledges", ("id", "project", "project_title", "reward", "amount_fen", "shipping_fen", "paid_fen", "status",
                         "payment_provider", "out_trade_no", "trade_no", "anonymous", "created_at", "paid_at",
                         "ship_name", "ship_phone", "ship_address", "shipped_at", "carrier", "tracking_number",
@@ -359,6 +367,9 @@ def _forget(user):
     for model, column in ((Address, Address.user_id), (Follow, Follow.user_id), (Notification, Notification.user_id),
                           (EmailOptOut, EmailOptOut.user_id), (Block, Block.blocker_id)):
         db.session.execute(delete(model).where(column == user.id))
+    # Consents stay as anonymous records of what was accepted with each pledge and launch (the account row they
+    # point at is anonymised); the hashed address, the one trace of the person, goes.
+    db.session.execute(update(Consent).where(Consent.user_id == user.id).values(ip_hash=None))
     for export in db.session.scalars(select(DataExport).where(DataExport.user_id == user.id)).all():
         _discard(export)
         db.session.delete(export)

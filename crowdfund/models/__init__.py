@@ -4,6 +4,7 @@ from crowdfund.models.category import Category
 from crowdfund.models.community import (Block, Comment, EmailOptOut, FaqEntry, Follow, Message, MessageThread,
                                         ProjectUpdate, Report, UpdateRevision)
 from crowdfund.models.jobs import PeriodicRun
+from crowdfund.models.legal import Consent, LegalDocument
 from crowdfund.models.ledger import (Guarantee, LedgerAccount, LedgerEntry, LedgerHead, LedgerTransaction,
                                      LedgerVerification, ReconciliationRun, Refund, Withdrawal)
 from crowdfund.models.login_session import LoginSession
@@ -25,7 +26,7 @@ __all__ = [
     "Guarantee", "LedgerAccount", "LedgerEntry", "LedgerHead", "LedgerTransaction", "LedgerVerification",
     "ReconciliationRun", "Refund", "Withdrawal", "LoginSession",
     "Address", "PaymentNotification", "SandboxRefund", "SandboxTrade",
-    "AuditEntry", "Category", "DataExport", "CreatorVerification", "FundingMode", "Media", "MediaKind", "Notification",
+    "AuditEntry", "Category", "Consent", "LegalDocument", "DataExport", "CreatorVerification", "FundingMode", "Media", "MediaKind", "Notification",
     "PeriodicRun", "Pledge", "PledgeStatus", "Project", "ProjectDocument", "ProjectEvent", "ProjectKind",
     "ProjectStatus", "ReviewDecision", "ReviewFinding", "RewardTier", "Role", "Severity", "ShippingRate",
     "ShippingRegion", "User", "UserRole", "VerificationKind", "VerificationStatus",

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, logout_user
 
-from crowdfund import accounts, privacy, sessions
+from crowdfund import accounts, legal, privacy, sessions
 from crowdfund.blueprints.account import bp
 from crowdfund.blueprints.account.forms import ChangePasswordForm, DeleteAccountForm, ProfileForm
 from crowdfund.errors import error_response
@@ -32,7 +32,8 @@ def profile():
     status = 422 if form.errors else 200
     return render("account/profile.html", "profile_form", status=status, form=form, saved=saved,
                   login_sessions=sessions.active_sessions(current_user),
-                  this_session=sessions.current(current_user), describe_browser=sessions.describe_browser)
+                  this_session=sessions.current(current_user), describe_browser=sessions.describe_browser,
+                  accepted={key: legal.last_accepted(current_user, key) for key in legal.DOCUMENTS})
 
 
 @bp.route("/password", methods=["GET", "POST"])
@@ -86,7 +87,8 @@ def log_out_everywhere():
     """Sign every device out, this one included."""
     sessions.log_out_everywhere(current_user)
     return _signed_out(_("You have been logged out on every device."))
-SECTION_NAMES = {"profile": _l("profile"), "legal_acceptances": _l("accepted agreements"), "pledges": _l("pledges, "
+SECTION_NAMES = {"profile": _l("profile"), "legal_acceptances": _l("accepted agreements"),
+                 "consents": _l("every consent to a legal document"), "pledges": _l("pledges, "
                  "payments and refunds"), "addresses": _l("addresses"), "comments": _l("comments"),
                  "messages": _l("private messages"), "notifications": _l("notifications"), "follows": _l("follows"),
                  "projects": _l("projects you created")}

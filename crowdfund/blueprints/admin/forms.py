@@ -1,9 +1,9 @@
 """Forms for administrators."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectField, SelectMultipleField, StringField
+from wtforms import DateField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from crowdfund.i18n import ROLE_NAMES
@@ -35,3 +35,15 @@ class AuditFilterForm(FlaskForm):
     def validate_until(self, field):
         if field.data and self.since.data and field.data < self.since.data:
             raise ValidationError(_l("The end date comes before the start date."))
+
+
+class PublishForm(FlaskForm):
+    """A new version of a legal document, in both languages (Markdown)."""
+
+    document = SelectField(_l("Document"), choices=[])
+    version = StringField(_l("Version label"), validators=[DataRequired(), Length(max=40)],
+                          description=_l("Letters, digits, dots, dashes, e.g. 2027-01-15. Never reused."))
+    title_zh = StringField(_l("Title (Chinese)"), validators=[DataRequired(), Length(max=200)])
+    body_zh = TextAreaField(_l("Text (Chinese, Markdown)"), validators=[DataRequired(), Length(max=100_000)])
+    title_en = StringField(_l("Title (English)"), validators=[DataRequired(), Length(max=200)])
+    body_en = TextAreaField(_l("Text (English, Markdown)"), validators=[DataRequired(), Length(max=100_000)])

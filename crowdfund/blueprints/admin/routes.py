@@ -3,15 +3,17 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from crowdfund import accounts, audit
+from crowdfund import accounts, audit, legal
 from crowdfund.blueprints.admin import bp
-from crowdfund.blueprints.admin.forms import AuditFilterForm, RolesForm
+from crowdfund.blueprints.admin.forms import AuditFilterForm, PublishForm, RolesForm
 from crowdfund.extensions import db
 from crowdfund.htmx import is_htmx, redirect_after_post, render
 from crowdfund.models import Role, User
 from crowdfund.security import role_required
+from crowdfund.i18n import select_locale
 from crowdfund.inputs import db_int
 
 
@@ -75,3 +77,40 @@ def audit_log():
     filters = {name: value for name, value in request.args.items() if name != "page" and value}
     return render("admin/audit.html", "audit_list", status=200 if valid else 422, form=form, rows=rows,
                   page=page, has_more=has_more, filters=filters)
+
+
+PUBLISH_ERRORS = {
+    "version_format": _l("Use letters, digits, dots and dashes only (at most 40), starting with a letter or digit."),
+    "version_taken": _l("This document already has a version with this label: choose a new one."),
+    "unknown_document": _l("Choose one of the documents."),
+}
+
+
+@bp.route("/legal", methods=["GET", "POST"])
+@role_required(Role.ADMIN)
+def legal_documents():
+    """Every legal document with its versions, and a form publishing a new version (older ones never change)."""
+    form = PublishForm()
+    form.document.choices = [(key, str(name)) for key, name in legal.DOCUMENTS.items()]
+    if request.method == "GET":
+        chosen = request.args.get("document")
+        chosen = chosen if chosen in legal.DOCUMENTS else "terms"
+        base = legal.current(chosen)
+        form = PublishForm(formdata=None, document=chosen, **({} if base is None else dict(
+            title_zh=base.title_zh, body_zh=base.body_zh, title_en=base.title_en, body_en=base.body_en)))
+        form.document.choices = [(key, str(name)) for key, name in legal.DOCUMENTS.items()]
+    elif form.validate_on_submit():
+        try:
+            doc = legal.publish(current_user, form.document.data, form.version.data, title_zh=form.title_zh.data,
+                                body_zh=form.body_zh.data, title_en=form.title_en.data, body_en=form.body_en.data)
+        except legal.LegalError as error:
+            form.version.errors.append(str(PUBLISH_ERRORS[error.code]))
+        else:
+            return redirect_after_post(url_for("admin.legal_documents"),
+                                       _("Version %(version)s of “%(title)s” is published.", version=doc.version,
+                                         title=doc.title(select_locale())))
+    documents = {key: legal.history(key) for key in legal.DOCUMENTS}
+    counts = {(doc.key, doc.version): legal.count_consents(doc.key, doc.version)
+              for versions in documents.values() for doc in versions}
+    return render("admin/legal.html", "publish_form", status=422 if form.is_submitted() else 200, form=form,
+                  documents=documents, counts=counts, locale=select_locale())

@@ -7,7 +7,8 @@ from flask_babel import ngettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from crowdfund import accounts, delivery, discovery, divisions, lifecycle, pledging
+from crowdfund import accounts, delivery, discovery, divisions, legal, lifecycle, pledging
+from crowdfund.blueprints.legal.routes import require_consent
 from crowdfund.blueprints.pledges import bp
 from crowdfund.blueprints.pledges.forms import AddressForm, PledgeForm
 from crowdfund.confirmation import Confirmation
@@ -164,6 +165,10 @@ def back(slug):
     if not lifecycle.accepts_pledges(project):
         flash(_("This project is not accepting pledges."), "error")
         return redirect(url_for("projects.show", slug=slug), code=303)
+    due = require_consent(legal.PLEDGE, request.full_path.rstrip("?") if request.method == "GET"
+                          else url_for("pledges.back", slug=slug))
+    if due is not None:
+        return due
     form = pledge_form(project, counts, formdata=None if request.method == "GET" else request.form)
     tier = next((t for t in project.tiers if t.id == form.tier.data), None)
     if request.method == "GET":
@@ -193,7 +198,7 @@ def back(slug):
         pledge = pledging.start(current_user, project, tier, form.amount.data,
                                 idempotency_key=form.idempotency_key.data, region=region, address=address,
                                 anonymous=form.anonymous.data, risk_accepted=form.accept_risk.data,
-                                channel=form.channel.data)
+                                channel=form.channel.data, consent=True)
     except pledging.PledgeError as error:
         return _render_form(project, progress, counts, form, tier, status=422, error=_show_errors(form, [error]))
     if tier is not None and tier.physical and _saved(form) is None and form.save_address.data:

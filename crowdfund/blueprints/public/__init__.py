@@ -1,4 +1,4 @@
-"""Pages anyone can see: home, legal documents, language switch, health check."""
+"""Pages anyone can see: home, language switch, health check."""
 from flask import Blueprint
 
 bp = Blueprint("public", __name__)

@@ -2,7 +2,7 @@
 from flask import abort, current_app, jsonify, request, session
 from flask_login import current_user
 
-from crowdfund import accounts, discovery, health, legal
+from crowdfund import accounts, discovery, health
 from crowdfund.blueprints.public import bp
 from crowdfund.catalog import category_tree
 from crowdfund.htmx import redirect_after_post, render
@@ -14,14 +14,6 @@ def index():
     """The home page: featured, trending, ending soon and new projects, and the categories."""
     sections, progress = discovery.home_sections()
     return render("public/index.html", sections=sections, progress=progress, categories=category_tree())
-
-
-@bp.route("/legal/<document>")
-def legal_document(document):
-    """The user agreement or the privacy policy."""
-    if document not in legal.DOCUMENTS:
-        abort(404)
-    return render(f"public/legal_{document}.html", version=legal.DOCUMENTS[document])
 
 
 @bp.route("/locale", methods=["POST"])

@@ -6,7 +6,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, IntegerField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import URL, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from crowdfund.fields import YuanField
 from crowdfund.models.base import utcnow
@@ -97,3 +97,11 @@ class RiskForm(FlaskForm):
                                   description=_l("A registered charity with public-fundraising qualification (公募资格)."))
     certificate = FileField(_l("Its registration certificate"), description=_l("Image or PDF."))
     fund_use_plan = TextAreaField(_l("Fund-use plan"), validators=[Length(max=5000)], render_kw={"rows": 4})
+
+
+class SubmitForm(FlaskForm):
+    """Send the project to review, accepting the current project rules (项目发起规范)."""
+
+    accept_rules = BooleanField(_l("I have read and accept the project rules, including the list of prohibited "
+                                   "projects"),
+                                validators=[DataRequired(message=_l("Please accept the project rules to submit."))])

@@ -4,9 +4,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.datastructures import CombinedMultiDict
 
-from crowdfund import discovery, lifecycle, media, projects, review, verification
+from crowdfund import discovery, legal, lifecycle, media, projects, review, verification
+from crowdfund.blueprints.legal.routes import require_consent
 from crowdfund.blueprints.wizard import bp
-from crowdfund.blueprints.wizard.forms import BasicsForm, FundingForm, RiskForm, StoryForm, TierForm
+from crowdfund.blueprints.wizard.forms import BasicsForm, FundingForm, RiskForm, StoryForm, SubmitForm, TierForm
 from crowdfund.catalog import category_choices, get_category
 from crowdfund.extensions import db
 from crowdfund.htmx import is_htmx, redirect_after_post, render
@@ -124,7 +125,7 @@ def render_step(project, step, form=None, status=200, **extra):
         _, progress, counts = discovery.project_page(project.slug)
         context.update(progress=progress, counts=counts, missing=projects.missing_fields(project),
                        verified=verification.is_verified(current_user),
-                       verification=verification.latest(current_user))
+                       verification=verification.latest(current_user), submit_form=SubmitForm())
     return render("wizard/edit.html", "step_panel", status=status, retitle=True, **context)
 
 
@@ -258,8 +259,15 @@ def remove_document(slug, document_id):
 @bp.route("/<slug>/submit", methods=["POST"])
 @login_required
 def submit(slug):
-    """Send the project to review."""
+    """Send the project to review, recording the creator's acceptance of the current project rules."""
     project = owned_project(slug)
+    due = require_consent(legal.LAUNCH, step_url(project, "preview"))
+    if due is not None:
+        return due
+    form = SubmitForm()
+    if not form.validate_on_submit():
+        flash(_("Please accept the project rules to submit."), "error")
+        return redirect_after_post(step_url(project, "preview"))
     try:
         projects.submit(project, current_user)
     except projects.NotVerified:
@@ -270,4 +278,5 @@ def submit(slug):
         return redirect_after_post(step_url(project, "preview"))
     except projects.NotEditable:
         abort(409)
+    legal.accept(current_user, ("creator_rules",), project=project)
     return redirect_after_post(url_for("creator.projects_list"), _("Submitted. We will review your project shortly."))
