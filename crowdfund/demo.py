@@ -12,8 +12,8 @@ from PIL import Image, ImageDraw
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
-from crowdfund import (accounts, comments, follows, guarantees, ledger, lifecycle, media, messaging, pledging, projects,
-                       review, settlement, updates)
+from crowdfund import (accounts, comments, follows, guarantees, ledger, legal, lifecycle, media, messaging, pledging,
+                       projects, review, settlement, updates)
 from crowdfund.catalog import ensure_categories
 from crowdfund.extensions import db
 from crowdfund.models import Category, Comment, Pledge, PledgeStatus, Project, ProjectStatus, Role, SandboxTrade
@@ -116,12 +116,20 @@ def _story(title, summary):
             f"## 团队\n\n我们是一支来自杭州和成都的小团队，之前做过三款量产产品。")
 
 
+def _ensure_user(email, name, password, roles=()):
+    """A demo account; a new one has accepted every legal document (sign-up takes two, the others here)."""
+    user, new = accounts.ensure_user(email, name, password, roles)
+    if new:
+        legal.accept(user, [key for key in legal.DOCUMENTS if key not in legal.SIGNUP])
+    return user, new
+
+
 def _users():
     created = [email for email, name, password, roles in DEMO_USERS
-               if accounts.ensure_user(email, name, password, roles)[1]]
+               if _ensure_user(email, name, password, roles)[1]]
     backers = []
     for email, name, password in DEMO_BACKERS:
-        user, new = accounts.ensure_user(email, name, password)
+        user, new = _ensure_user(email, name, password)
         backers.append(user)
         if new:
             created.append(email)

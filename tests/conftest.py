@@ -86,7 +86,10 @@ def app_config(database_url, instance, **overrides):
 
 
 def wipe(app):
-    """Empty every table (keeping the schema) so the next test starts clean."""
+    """Empty every table (keeping the schema) so the next test starts clean, with the legal documents the
+    migration seeds seeded again (version 1 of each, as a fresh database has them)."""
+    from crowdfund.legal import seed_documents
+
     with app.app_context():
         tables = [t.name for t in reversed(db.metadata.sorted_tables)]
         with db.engine.begin() as conn:
@@ -96,6 +99,8 @@ def wipe(app):
                 conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
                 for table in tables:
                     conn.exec_driver_sql(f"DELETE FROM {table}")
+        seed_documents()
+        db.session.remove()
         db.engine.dispose()
 
 
@@ -196,14 +201,18 @@ def forms(client):
 
 @pytest.fixture
 def make_user(app):
-    """Factory: make_user(email=..., roles=[...]) creates an account through the domain module."""
-    from crowdfund import accounts
+    """Factory: make_user(email=..., roles=[...]) creates an account through the domain module; it has accepted
+    the current version of every legal document (sign-up takes the user agreement and the privacy policy; with
+    `accept_all`, the default, the risk disclosure and the project rules too)."""
+    from crowdfund import accounts, legal
 
     counter = iter(range(1, 10_000))
 
-    def factory(email=None, display_name="Tester", password="correct horse 1", roles=()):
+    def factory(email=None, display_name="Tester", password="correct horse 1", roles=(), accept_all=True):
         with app.app_context():
             user = accounts.register(email or f"user{next(counter)}@example.com", display_name, password)
+            if accept_all:
+                legal.accept(user, [key for key in legal.DOCUMENTS if key not in legal.SIGNUP])
             for role in roles:
                 accounts.grant_role(user, role)
             return user.id

@@ -68,7 +68,8 @@ def _ids(statement, limit=3):
 
 def argument_values(email):
     """For each URL argument name, a few real values, the account's own objects first (call in an app context)."""
-    from crowdfund.models import DataExport, LoginSession
+    from crowdfund.legal import DOCUMENTS
+    from crowdfund.models import DataExport, LegalDocument, LoginSession
     from crowdfund.models import (Address, Comment, CreatorVerification, FaqEntry, Message, MessageThread,
                                   Notification, Pledge, Project, ProjectDocument, ProjectUpdate, Refund, Report,
                                   RewardTier, SandboxTrade, User, Withdrawal)
@@ -112,7 +113,8 @@ def argument_values(email):
         "refund_id": _ids(select(Refund.id)) or ["1"],
         "trade_no": _ids(select(SandboxTrade.trade_no)) or ["1"],
         "token": [unsubscribe_token(uid or 1, "update")],
-        "document": ["terms", "privacy"],
+        "document": list(DOCUMENTS),
+        "version": _ids(select(LegalDocument.version).order_by(LegalDocument.id)) or ["1"],
         "export_id": _ids(select(DataExport.id)) or ["1"],
         "session_id": own_first(LoginSession.id, LoginSession.user_id == uid) or ["1"],
     }

@@ -90,6 +90,7 @@ def test_newcomer_signs_up_verifies_launches_and_backers_find_it(page, browser, 
     assert page.locator(".preview-frame img.cover").count() == 1, "the uploaded cover is shown"
     if page.js_enabled:
         assert page.evaluate("window.__sameDocument === true"), "htmx swapped each step without a reload"
+    page.get_by_label("我已阅读并同意《项目发起规范》").check()
     page.get_by_role("button", name="提交审核").click()
     page.get_by_text("已提交，我们会尽快审核你的项目。").wait_for()
 

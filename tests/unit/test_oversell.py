@@ -30,7 +30,7 @@ def many_backers(app, prefix):
 
     with app.app_context():
         users = [User(email=f"{prefix}-{i}@example.com", display_name=f"支持者{i}", password_hash="unusable",
-                      terms_version=legal.DOCUMENTS["terms"], privacy_version=legal.DOCUMENTS["privacy"])
+                      terms_version=legal.INITIAL_VERSIONS["terms"], privacy_version=legal.INITIAL_VERSIONS["privacy"])
                  for i in range(ATTEMPTS)]
         db.session.add_all(users)
         db.session.commit()

@@ -246,7 +246,7 @@ def test_full_wizard_and_submit_runs_machine_review(client, app, draft, creator)
     preview = client.get(f"/me/projects/{draft}/edit/preview").get_data(as_text=True)
     assert "智能台灯 Smart lamp" in preview and "早鸟" in preview and "disabled" not in preview.split("提交审核")[0][-200:]
     token = csrf_from(client.get(f"/me/projects/{draft}/edit/preview"))
-    submitted = client.post(f"/me/projects/{draft}/submit", data={"csrf_token": token})
+    submitted = client.post(f"/me/projects/{draft}/submit", data={"csrf_token": token, "accept_rules": "y"})
     assert submitted.status_code == 303 and submitted.location == "/me/projects"
     saved = project(app, draft)
     assert saved.status == ProjectStatus.IN_REVIEW, "machine review ran inline and found nothing blocking"
@@ -262,7 +262,7 @@ def test_unverified_creator_cannot_submit(client, app, forms, login_as, make_pro
         email = row.creator.email
     forms.login(email=email)
     token = csrf_from(client.get(f"/me/projects/{slug}/edit/preview"))
-    response = client.post(f"/me/projects/{slug}/submit", data={"csrf_token": token})
+    response = client.post(f"/me/projects/{slug}/submit", data={"csrf_token": token, "accept_rules": "y"})
     assert response.status_code == 303 and response.location.endswith("/edit/preview")
     assert project(app, slug).status == ProjectStatus.DRAFT
     assert "只有通过认证的发起人才能提交项目" in client.get(response.location).get_data(as_text=True)
