@@ -74,8 +74,8 @@ def test_export_has_every_section_as_json_and_csv_with_only_the_owners_rows(app,
         ann = db.session.get(User, people["ann"])
         sections = read_zip(privacy.build_zip(ann))
     assert set(sections) == {s.name for s in privacy.SECTIONS} == {
-        "profile", "legal_acceptances", "pledges", "addresses", "comments", "messages", "notifications", "follows",
-        "projects"}
+        "profile", "legal_acceptances", "consents", "pledges", "addresses", "comments", "messages", "notifications",
+        "follows", "projects"}
     for name, (rows, table) in sections.items():
         assert len(rows) == len(table), name
         text = json.dumps(rows, ensure_ascii=False) + json.dumps(table, ensure_ascii=False)
@@ -85,6 +85,9 @@ def test_export_has_every_section_as_json_and_csv_with_only_the_owners_rows(app,
     assert profile[0]["email"] == table[0]["email"] == "ann@example.com" and profile[0]["display_name"] == "Ann"
     legal, _ = sections["legal_acceptances"]
     assert {row["document"] for row in legal} == {"terms", "privacy"} and all(row["version"] for row in legal)
+    consents, table = sections["consents"]
+    assert {row["document"] for row in consents} == {"terms", "privacy", "risk", "creator_rules"}
+    assert all(row["version"] and row["accepted_at"] for row in table)
     pledges, table = sections["pledges"]
     assert [(p["amount_fen"], p["status"], p["project"]) for p in pledges] == [(99_00, "paid", people["slug"])]
     assert table[0]["amount_fen"] == "9900" and pledges[0]["refunds"] == []
