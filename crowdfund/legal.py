@@ -5,6 +5,9 @@ crowdfund/data/legal/<key>.<zh|en>.md; administrators publish later versions (ap
 A person accepts the user agreement and the privacy policy at sign-up, the platform's risk disclosure
 and the project's own one at each pledge, and the creator rules when sending a project to review.
 After a new version of a document they accepted, `needs_consent` names it until they accept again.
+
+The files are what a fresh database starts from (labelled INITIAL_VERSIONS): a change of wording for a running
+site is published as a new version from /admin/legal, never by editing the files.
 """
 import hashlib
 import re

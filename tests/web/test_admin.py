@@ -7,7 +7,9 @@ from crowdfund.extensions import db
 from crowdfund.models import Role, User
 from crowdfund.security import role_required
 
-PUBLIC_ENDPOINTS = {"static", "assets.show", "public.index", "legal.document", "legal.version", "public.set_locale", "public.healthz",
+PUBLIC_ENDPOINTS = {"static", "assets.show", "public.index", "public.set_locale", "public.healthz",
+                    # Every version of every legal document is public (the footer links them).
+                    "legal.document", "legal.version",
                     "auth.signup", "auth.login", "auth.logout", "projects.show", "projects.category",
                     "projects.search", "projects.funds", "projects.creator", "media.show", "payments.alipay_notify",
                     "payments.alipay_return",

@@ -21,7 +21,8 @@ PUBLIC = {
     "projects.show", "projects.category", "projects.creator", "projects.backers", "projects.funds",
     "comments.index", "comments.show", "comments.create", "comments.reply", "comments.report",
     "updates.index", "updates.show", "updates.feed", "updates.follow", "updates.unfollow", "updates.remind",
-    "updates.stop_reminder", "pledges.back", "legal.document", "legal.version", "notices.unsubscribe", "notices.project_email",
+    "updates.stop_reminder", "pledges.back", "notices.unsubscribe", "notices.project_email",
+    "legal.document", "legal.version",
     "sandbox.cashier",
 }
 # Routes on one account's own objects, with the demo account that owns the objects the test fills in.
