@@ -177,13 +177,14 @@ class Browserless:
         headers = {"HX-Request": "true"} if htmx else {}
         return self.client.post(path, data=data, headers=headers, **kwargs)
 
-    def signup(self, email="ann@example.com", name="Ann", password="correct horse 1", confirm=True, **extra):
+    def signup(self, email="ann@example.com", name="Ann", password="correct horse 1", confirm=True, htmx=False,
+               environ_base=None, **extra):
         """Sign up through the form; with `confirm`, then follow the mailed link and confirm the address, as the
         person would, returning that answer (a 303 into the site, logged in) instead of the sign-up's."""
         data = {"email": email, "display_name": name, "password": password, "confirm": password,
                 "accept_terms": "y", **extra}
         before = len(outbox(self.client.application))
-        response = self.post("/signup", data)
+        response = self.post("/signup", data, htmx=htmx, **({"environ_base": environ_base} if environ_base else {}))
         accepted = response.status_code == 303 or "HX-Redirect" in response.headers
         if not (confirm and accepted):
             return response
@@ -197,8 +198,9 @@ class Browserless:
         link = mailed_link(self.client.application, email)
         return self.post(link, {}, form_path=link)
 
-    def login(self, email="ann@example.com", password="correct horse 1", **extra):
-        return self.post("/login", {"email": email, "password": password, **extra})
+    def login(self, email="ann@example.com", password="correct horse 1", environ_base=None, **extra):
+        return self.post("/login", {"email": email, "password": password, **extra},
+                         **({"environ_base": environ_base} if environ_base else {}))
 
     def logout(self):
         return self.post("/logout", {}, form_path="/")
