@@ -9,7 +9,6 @@ Pledging and launching need a confirmed address (`is_verified`).
 import logging
 import secrets
 from datetime import timedelta
-from email.headerregistry import Address
 from urllib.parse import urlencode
 
 from flask import current_app, render_template
@@ -150,7 +149,7 @@ def link_for(user, next_url=None, now=None):
 
 def account_message(user, kind, next_url=None):
     """The confirmation or "someone tried to sign up" e-mail, in the account's language."""
-    from crowdfund.mailer import build_message
+    from crowdfund.mailer import build_message, recipient
 
     config = current_app.config
     site = config["SITE_URL"]
@@ -175,5 +174,4 @@ def account_message(user, kind, next_url=None):
                        lang=locale.replace("_", "-"))
         text = render_template("emails/account.txt", **context)
         html = render_template("emails/account.html", **context)
-    to = Address(display_name=user.display_name, addr_spec=user.email)
-    return build_message(to, subject, text, html)
+    return build_message(recipient(user), subject, text, html)

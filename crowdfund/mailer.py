@@ -75,6 +75,16 @@ def connect():
     return smtp
 
 
+def recipient(user):
+    """The To header for an account: an Address, or for an internationalised address (non-ASCII before the @,
+    which Address refuses) the same as text, sent with SMTPUTF8 by smtplib."""
+    try:
+        return Address(display_name=user.display_name, addr_spec=user.email)
+    except (ValueError, IndexError):  # email.errors.NonASCIILocalPartDefect is a ValueError
+        name = user.display_name.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{name}" <{user.email}>'
+
+
 def build_message(to, subject, text, html, headers=None):
     """A multipart/alternative message (plain text, then HTML) from the configured sender."""
     config = current_app.config
@@ -112,7 +122,7 @@ def send_now(message):
     folder = Path(config["MAIL_OUTBOX"])
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{time.time_ns()}-{os.urandom(4).hex()}.eml"  # sorted by name = by time
-    path.write_bytes(message.as_bytes())
+    path.write_bytes(message.as_bytes(policy=message.policy.clone(utf8=True)))  # as SMTPUTF8 would carry it
     log.info("no mail server: e-mail to %s written to %s", message["To"], path)
     return "outbox"
 
@@ -141,8 +151,7 @@ def notification_message(notification, user):
     # RFC 8058: mail clients may offer "unsubscribe" that POSTs to the link without opening a browser.
     headers = {"List-Unsubscribe": f"<{context['unsubscribe_url']}>",
                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
-    to = Address(display_name=user.display_name, addr_spec=user.email)
-    return build_message(to, sentence[:150], text, html, headers)
+    return build_message(recipient(user), sentence[:150], text, html, headers)
 
 
 def send_email(notification_id):

@@ -410,6 +410,16 @@ def log_in(page, email, password="correct horse 1"):
     page.locator(".flash.success").wait_for()
 
 
+def confirm_mailed_link(page, app, email):
+    """After signing up: read the confirmation link mailed to `email` (the outbox stands for the mailbox), open it
+    and press its button, as the newcomer would; they end up logged in, with a welcome message."""
+    page.get_by_role("heading", name="请查收邮件").wait_for()
+    link = wait_for(lambda: mailed_link(app, email))
+    page.goto(link)
+    page.get_by_role("button", name="确认我的邮箱").click()
+    page.locator(".flash.success").wait_for()
+
+
 def open_menu(page):
     """Open the header's 我的 menu (a <details>: a tap opens it, with or without JS)."""
     menu = page.locator(".site-header details.menu")

@@ -108,3 +108,11 @@ def test_demo_and_operator_accounts_are_confirmed(app):
         assert plain.email_verified_at is None
         again, created = accounts.ensure_user("later@example.com", "Later", "correct horse 1")
         assert not created and again.email_verified_at is not None
+
+
+def test_an_internationalised_address_gets_its_link(app):
+    with app.app_context():
+        email_verification.sign_up("maker-星空@example.com", "星空工作室", "correct horse 1")
+    [message] = outbox(app, "maker-星空@example.com")
+    assert str(message["To"]) == "星空工作室 <maker-星空@example.com>"
+    assert "/verify-email/" in message.get_body(("plain",)).get_content()
