@@ -71,7 +71,7 @@ def read_token(token, now=None):
     if not 0 < payload["u"] < 2**31:
         raise LinkInvalid()
     user = db.session.get(User, payload["u"])
-    if user is None or user.deleted_at is not None or not secrets.compare_digest(user.email, payload["e"]):
+    if user is None or user.deleted_at is not None or user.email != payload["e"]:
         raise LinkInvalid()
     if (now or utcnow()) - signed_at > timedelta(seconds=current_app.config["EMAIL_VERIFY_MAX_AGE"]):
         raise LinkExpired()
