@@ -55,9 +55,10 @@ def find_by_email(email):
     return db.session.scalar(select(User).where(User.email == normalize_email(email)))
 
 
-def register(email, display_name, password, *, locale=None, address=None):
+def register(email, display_name, password, *, locale=None, address=None, verified=False):
     """Create an account that has accepted the current user agreement and privacy policy (recorded as consents,
-    with the hashed client address)."""
+    with the hashed client address); its address is unconfirmed unless `verified` (accounts the operator makes:
+    the CLI, the demo, test fixtures)."""
     email = normalize_email(email)
     check_new_password(password)
     if find_by_email(email) is not None:
@@ -72,6 +73,7 @@ def register(email, display_name, password, *, locale=None, address=None):
         terms_version=versions["terms"],
         privacy_version=versions["privacy"],
         agreed_at=now,
+        email_verified_at=now if verified else None,
     )
     db.session.add(user)
     db.session.flush()
@@ -163,11 +165,15 @@ def set_roles(user, roles, changed_by):
 
 
 def ensure_user(email, display_name, password, roles=()):
-    """Create the account if missing, then make sure it holds the roles; returns (user, created)."""
+    """Create the account if missing, then make sure it holds the roles and its address counts as confirmed (the
+    operator typed it); returns (user, created)."""
     user = find_by_email(email)
     created = user is None
     if created:
-        user = register(email, display_name, password)
+        user = register(email, display_name, password, verified=True)
+    elif user.email_verified_at is None:
+        user.email_verified_at = utcnow()
+        db.session.commit()
     for role in roles:
         grant_role(user, role)
     return user, created

@@ -58,11 +58,25 @@ class Config:
         # Notification e-mail is sent only where a mail server was configured (or MAIL_ENABLED=1 says so).
         self.MAIL_ENABLED = _bool("MAIL_ENABLED", bool(env.get("MAIL_SERVER")))
         self.MAIL_TIMEOUT = int(env.get("MAIL_TIMEOUT", "10"))  # seconds per SMTP connection and command
+        # Account e-mail (confirmation links) must reach people even where no mail server is configured: outside
+        # production it is then written to this folder as .eml files (and the link is logged).
+        self.MAIL_OUTBOX = env.get("MAIL_OUTBOX") or (
+            None if self.ENV_NAME == "production" else str(Path(instance_path) / "outbox"))
         self.ICP_NUMBER = env.get("ICP_NUMBER", "")  # ICP 备案号, e.g. 京ICP备12345678号-1
         self.PSB_NUMBER = env.get("PSB_NUMBER", "")  # 公安备案号, e.g. 京公网安备11010502030000号
         self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI") or self.REDIS_URL or "memory://"
         self.RATELIMIT_LOGIN = env.get("RATELIMIT_LOGIN", "10 per minute;60 per hour")
+        # Sign-ups accepted (each sends a mail) per client address, and every sign-up POST, invalid ones too.
         self.RATELIMIT_SIGNUP = env.get("RATELIMIT_SIGNUP", "5 per minute;30 per hour")
+        self.RATELIMIT_SIGNUP_ATTEMPTS = env.get("RATELIMIT_SIGNUP_ATTEMPTS", "20 per minute;100 per hour")
+        # Failed logins per e-mail address typed (known or not), whatever the client address.
+        self.RATELIMIT_LOGIN_ACCOUNT = env.get("RATELIMIT_LOGIN_ACCOUNT", "10 per 15 minutes;50 per day")
+        # Account e-mail (confirmation links, "someone tried to sign up") per address, so nobody floods a mailbox.
+        self.RATELIMIT_ACCOUNT_EMAIL = env.get("RATELIMIT_ACCOUNT_EMAIL", "5 per hour;20 per day")
+        # "Send me a new link" per account.
+        self.RATELIMIT_VERIFY_RESEND = env.get("RATELIMIT_VERIFY_RESEND", "3 per 15 minutes;10 per day")
+        # How long a mailed confirmation link works, in seconds.
+        self.EMAIL_VERIFY_MAX_AGE = int(env.get("EMAIL_VERIFY_MAX_AGE", str(48 * 3600)))
         self.RATELIMIT_PLEDGE = env.get("RATELIMIT_PLEDGE", "20 per minute;200 per hour")
         self.RATELIMIT_COMMENT = env.get("RATELIMIT_COMMENT", "10 per minute;100 per day")  # per account
         self.RATELIMIT_MESSAGE = env.get("RATELIMIT_MESSAGE", "10 per minute;200 per day")

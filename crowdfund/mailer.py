@@ -7,9 +7,11 @@ e-mail rather than risking a second copy. New notifications are handed to `send_
 commit; `send_pending_emails` (every minute) catches up on fan-outs and anything a lost job left behind.
 """
 import logging
+import os
 import smtplib
 import ssl
 import time
+from pathlib import Path
 from datetime import timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -73,6 +75,16 @@ def connect():
     return smtp
 
 
+def recipient(user):
+    """The To header for an account: an Address, or for an internationalised address (non-ASCII before the @,
+    which Address refuses) the same as text, sent with SMTPUTF8 by smtplib."""
+    try:
+        return Address(display_name=user.display_name, addr_spec=user.email)
+    except (ValueError, IndexError):  # email.errors.NonASCIILocalPartDefect is a ValueError
+        name = user.display_name.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{name}" <{user.email}>'
+
+
 def build_message(to, subject, text, html, headers=None):
     """A multipart/alternative message (plain text, then HTML) from the configured sender."""
     config = current_app.config
@@ -87,6 +99,40 @@ def build_message(to, subject, text, html, headers=None):
     message.set_content(text)
     message.add_alternative(html, subtype="html")
     return message
+
+
+def send_now(message):
+    """Send one message that must reach its recipient (account e-mail): over SMTP when MAIL_ENABLED, else into
+    MAIL_OUTBOX (development and tests). Raises SendFailed when neither can take it, so the job is retried."""
+    config = current_app.config
+    if config["MAIL_ENABLED"]:
+        try:
+            smtp = connect()
+        except (OSError, smtplib.SMTPException) as error:
+            raise SendFailed(str(error)) from error
+        try:
+            smtp.send_message(message)
+        except (OSError, smtplib.SMTPException) as error:
+            raise SendFailed(str(error)) from error
+        finally:
+            _quit(smtp)
+        return "sent"
+    if not config.get("MAIL_OUTBOX"):
+        raise SendFailed("no mail server is configured (MAIL_SERVER) and there is no MAIL_OUTBOX")
+    folder = Path(config["MAIL_OUTBOX"])
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{time.time_ns()}-{os.urandom(4).hex()}.eml"  # sorted by name = by time
+    path.write_bytes(message.as_bytes(policy=message.policy.clone(utf8=True)))  # as SMTPUTF8 would carry it
+    log.info("no mail server: e-mail to %s written to %s", message["To"], path)
+    return "outbox"
+
+
+def outbox(folder):
+    """The messages in an outbox folder, oldest first (for development and tests)."""
+    from email import message_from_bytes, policy
+
+    paths = sorted(Path(folder).glob("*.eml")) if folder and Path(folder).is_dir() else []
+    return [message_from_bytes(path.read_bytes(), policy=policy.default) for path in paths]
 
 
 def notification_message(notification, user):
@@ -105,8 +151,7 @@ def notification_message(notification, user):
     # RFC 8058: mail clients may offer "unsubscribe" that POSTs to the link without opening a browser.
     headers = {"List-Unsubscribe": f"<{context['unsubscribe_url']}>",
                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
-    to = Address(display_name=user.display_name, addr_spec=user.email)
-    return build_message(to, sentence[:150], text, html, headers)
+    return build_message(recipient(user), sentence[:150], text, html, headers)
 
 
 def send_email(notification_id):

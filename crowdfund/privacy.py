@@ -342,6 +342,7 @@ def _anonymise(user, now):
     user.password_hash = "!deleted"  # not an argon2 hash: nothing verifies against it
     user.session_token = new_session_token()  # every session and remember-me cookie stops working
     user.locale = None
+    user.email_verified_at = None
     if hasattr(user, "phone"):
         user.phone = None
     user.deleted_at = now

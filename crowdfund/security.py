@@ -41,6 +41,29 @@ def role_required(*roles):
 login_required = role_required()
 
 
+def email_verified_required(purpose, back_to=None):
+    """Let the view run only for an account whose e-mail address is confirmed; others get the page (or, for htmx,
+    the fragment) that explains why and offers a new link. `back_to(**view_args)` is where the link leads back
+    to (default: this URL for a GET, its path for a POST)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if current_user.is_authenticated and current_user.email_verified_at is None:
+                from crowdfund.blueprints.auth.routes import verification_needed
+
+                if back_to is not None:
+                    next_url = back_to(**kwargs)
+                else:
+                    next_url = request.full_path.rstrip("?") if request.method == "GET" else request.path
+                return verification_needed(str(purpose), next_url)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
 def account_or_address():
     """Rate-limit key for posting: per account (many phones share one address behind carrier NAT), else per
     client address."""

@@ -182,16 +182,57 @@ class Browserless:
         headers = {"HX-Request": "true"} if htmx else {}
         return self.client.post(path, data=data, headers=headers, **kwargs)
 
-    def signup(self, email="ann@example.com", name="Ann", password="correct horse 1", **extra):
+    def signup(self, email="ann@example.com", name="Ann", password="correct horse 1", confirm=True, htmx=False,
+               environ_base=None, **extra):
+        """Sign up through the form; with `confirm`, then follow the mailed link and confirm the address, as the
+        person would, returning that answer (a 303 into the site, logged in) instead of the sign-up's."""
         data = {"email": email, "display_name": name, "password": password, "confirm": password,
                 "accept_terms": "y", **extra}
-        return self.post("/signup", data)
+        before = len(outbox(self.client.application))
+        response = self.post("/signup", data, htmx=htmx, **({"environ_base": environ_base} if environ_base else {}))
+        accepted = response.status_code == 303 or "HX-Redirect" in response.headers
+        if not (confirm and accepted):
+            return response
+        link = mailed_link(self.client.application, email, after=before)
+        if link is None:
+            return response  # an address with an account already: its owner got a different mail
+        return self.post(link, {}, form_path=link)
 
-    def login(self, email="ann@example.com", password="correct horse 1", **extra):
-        return self.post("/login", {"email": email, "password": password, **extra})
+    def confirm_email(self, email="ann@example.com"):
+        """Open the newest confirmation link mailed to `email` and press its button."""
+        link = mailed_link(self.client.application, email)
+        return self.post(link, {}, form_path=link)
+
+    def login(self, email="ann@example.com", password="correct horse 1", environ_base=None, **extra):
+        return self.post("/login", {"email": email, "password": password, **extra},
+                         **({"environ_base": environ_base} if environ_base else {}))
 
     def logout(self):
         return self.post("/logout", {}, form_path="/")
+
+
+def outbox(app, to=None):
+    """The e-mail the app wrote to its MAIL_OUTBOX (no mail server in tests), oldest first; only to `to` if given."""
+    from crowdfund.mailer import outbox as read
+
+    messages = read(app.config.get("MAIL_OUTBOX"))
+    return [m for m in messages if to is None or to.lower() in str(m["To"]).lower()]
+
+
+LINK_RE = re.compile(r"https?://[^/\s]+(/verify-email/[^\s\"<>]+)")
+
+
+def mailed_link(app, to, after=0):
+    """The path of the newest confirmation link mailed to `to` (among the messages after the first `after`)."""
+    import html
+
+    for message in reversed(outbox(app)[after:]):
+        if to.lower() not in str(message["To"]).lower():
+            continue
+        match = LINK_RE.search(message.get_body(("plain",)).get_content())
+        if match:
+            return html.unescape(match.group(1))
+    return None
 
 
 @pytest.fixture
@@ -201,16 +242,19 @@ def forms(client):
 
 @pytest.fixture
 def make_user(app):
-    """Factory: make_user(email=..., roles=[...]) creates an account through the domain module; it has accepted
-    the current version of every legal document (sign-up takes the user agreement and the privacy policy; with
-    `accept_all`, the default, the risk disclosure and the project rules too)."""
+    """Factory: make_user(email=..., roles=[...]) creates an account through the domain module: its e-mail address
+    confirmed unless verified=False, and it has accepted the current version of every legal document (sign-up takes
+    the user agreement and the privacy policy; with `accept_all`, the default, the risk disclosure and the project
+    rules too)."""
     from crowdfund import accounts, legal
 
     counter = iter(range(1, 10_000))
 
-    def factory(email=None, display_name="Tester", password="correct horse 1", roles=(), accept_all=True):
+    def factory(email=None, display_name="Tester", password="correct horse 1", roles=(), accept_all=True,
+                verified=True):
         with app.app_context():
-            user = accounts.register(email or f"user{next(counter)}@example.com", display_name, password)
+            user = accounts.register(email or f"user{next(counter)}@example.com", display_name, password,
+                                     verified=verified)
             if accept_all:
                 legal.accept(user, [key for key in legal.DOCUMENTS if key not in legal.SIGNUP])
             for role in roles:
@@ -373,6 +417,16 @@ def log_in(page, email, password="correct horse 1"):
     page.get_by_label("邮箱").fill(email)
     page.get_by_label("密码").fill(password)
     page.get_by_role("button", name="登录").click()
+    page.locator(".flash.success").wait_for()
+
+
+def confirm_mailed_link(page, app, email):
+    """After signing up: read the confirmation link mailed to `email` (the outbox stands for the mailbox), open it
+    and press its button, as the newcomer would; they end up logged in, with a welcome message."""
+    page.get_by_role("heading", name="请查收邮件").wait_for()
+    link = wait_for(lambda: mailed_link(app, email))
+    page.goto(link)
+    page.get_by_role("button", name="确认我的邮箱").click()
     page.locator(".flash.success").wait_for()
 
 

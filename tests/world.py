@@ -27,7 +27,8 @@ DEMO_PASSWORDS = {
 # an account owns.
 NOT_WALKED = {"auth.logout", "static", "assets.show", "media.show"}
 NO_LIMITS = {f"RATELIMIT_{name}": "100000 per minute" for name in
-             ("LOGIN", "SIGNUP", "PLEDGE", "COMMENT", "MESSAGE", "NOTIFY")}
+             ("LOGIN", "SIGNUP", "SIGNUP_ATTEMPTS", "LOGIN_ACCOUNT", "ACCOUNT_EMAIL", "VERIFY_RESEND", "PLEDGE",
+              "COMMENT", "MESSAGE", "NOTIFY")}
 
 
 def build_world(database_url, instance, sandbox_key_dir, **overrides):
@@ -74,6 +75,7 @@ def argument_values(email):
                                   Notification, Pledge, Project, ProjectDocument, ProjectUpdate, Refund, Report,
                                   RewardTier, SandboxTrade, User, Withdrawal)
     from crowdfund.projects import STEPS
+    from crowdfund.email_verification import make_token
     from crowdfund.notifications import unsubscribe_token
 
     user = db.session.scalar(select(User).where(User.email == email)) if email else None
@@ -112,7 +114,8 @@ def argument_values(email):
         "withdrawal_id": _ids(select(Withdrawal.id)) or ["1"],
         "refund_id": _ids(select(Refund.id)) or ["1"],
         "trade_no": _ids(select(SandboxTrade.trade_no)) or ["1"],
-        "token": [unsubscribe_token(uid or 1, "update")],
+        # An unsubscribe token, then a confirmation link's (each route's other token is refused as not its own).
+        "token": [unsubscribe_token(uid or 1, "update")] + ([make_token(user)] if user else []),
         "document": list(DOCUMENTS),
         "version": _ids(select(LegalDocument.version).order_by(LegalDocument.id)) or ["1"],
         "export_id": _ids(select(DataExport.id)) or ["1"],

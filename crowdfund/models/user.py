@@ -45,6 +45,9 @@ class User(UserMixin, db.Model):
     agreed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set when the owner followed the link mailed to `email` (crowdfund/email_verification.py); pledging and
+    # launching need it.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     blacklisted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # 注销: personal data erased, see privacy.py
 

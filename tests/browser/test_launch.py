@@ -24,8 +24,8 @@ def next_step(page, heading_step):
     page.wait_for_function("step => document.title.startsWith(step)", arg=heading_step, timeout=5000)
 
 
-def test_newcomer_signs_up_verifies_launches_and_backers_find_it(page, browser, live_server, people, tmp_path):
-    from tests.conftest import image_file
+def test_newcomer_signs_up_verifies_launches_and_backers_find_it(page, browser, live_server, people, tmp_path, app):
+    from tests.conftest import confirm_mailed_link, image_file
 
     word = "夜光" if page.js_enabled else "星空"
     cover = tmp_path / "cover.png"
@@ -39,7 +39,7 @@ def test_newcomer_signs_up_verifies_launches_and_backers_find_it(page, browser, 
     page.get_by_label("再次输入密码").fill("correct horse 1")
     page.get_by_label("我已阅读并同意").check()
     page.get_by_role("button", name="注册").click()
-    page.locator(".flash.success").wait_for()
+    confirm_mailed_link(page, app, f"maker-{word}@example.com")
     page.goto("/me/verification")
     page.get_by_label("真实姓名").fill("张三")
     page.get_by_label("居民身份证号码").fill("11010519491231002X")

@@ -126,10 +126,11 @@ def test_checkout_and_pledge_pages_are_thumb_sized(page, lamp):
     assert small_tap_targets(page) == [], small_tap_targets(page)
 
 
-def test_a_first_time_backer_finds_trusts_and_pays_from_the_home_page(page, lamp):
+def test_a_first_time_backer_finds_trusts_and_pays_from_the_home_page(page, lamp, app):
     """The issue's bar: from the home page to 支持成功 on a phone, signing up on the way, JS on and off."""
     from tests.browser.test_checkout import fill_new_address, total
     from tests.browser.test_pay import pay_and_wait_for
+    from tests.conftest import confirm_mailed_link
 
     page.goto("/")
     page.locator(".project-card").get_by_role("link", name="会学习的智能台灯").click()
@@ -147,7 +148,8 @@ def test_a_first_time_backer_finds_trusts_and_pays_from_the_home_page(page, lamp
     page.get_by_label("再次输入密码").fill("correct horse 1")
     page.get_by_label("我已阅读并同意").check()
     page.get_by_role("button", name="注册").click()
-    page.wait_for_url(re.compile(r"^[^?]*/projects/\w+/back$"))  # signing up led back to the checkout
+    confirm_mailed_link(page, app, "first@example.com")
+    page.wait_for_url(re.compile(r"^[^?]*/projects/\w+/back$"))  # the mailed link led back to the checkout
     page.get_by_role("radio", name=re.compile(r"^标准 · ¥259\.00")).check()
     fill_new_address(page, page.js_enabled)
     page.get_by_label("我已阅读风险提示").check()

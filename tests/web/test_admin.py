@@ -19,7 +19,9 @@ PUBLIC_ENDPOINTS = {"static", "assets.show", "public.index", "public.set_locale"
                     "projects.backers", "comments.index", "comments.show", "updates.index", "updates.show",
                     "updates.feed", "notices.badge", "notices.unsubscribe",
                     # A personal-data download answers 404 to everyone but its owner, signed in or not.
-                    "account.download"}
+                    "account.download",
+                    # After signing up (not signed in yet), and the mailed confirmation link: its signature is the key.
+                    "auth.signup_sent", "auth.verify_email"}
 
 
 def test_every_other_view_goes_through_the_role_check_decorator(app):

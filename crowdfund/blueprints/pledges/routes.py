@@ -18,7 +18,7 @@ from crowdfund.i18n import REGION_NAMES, format_money
 from crowdfund.models import Pledge
 from crowdfund.payments import PaymentError, waiting
 from crowdfund.payments.base import CHANNELS, channel_for
-from crowdfund.security import login_required
+from crowdfund.security import email_verified_required, login_required
 from crowdfund.inputs import db_int
 
 ERROR_FIELDS = {"amount": "amount", "sold_out": "tier", "unpaid_hold": "tier", "unpaid_limit": "tier", "region": "region", "address": "name", "risk": "accept_risk"}
@@ -149,10 +149,14 @@ def _render_form(project, progress, counts, form, tier, status=200, error=None, 
                   picker=divisions.picker(form.region.data, form.province.data, form.city.data))
 
 
+PLEDGE_NEEDS = _l("Backing a project needs a confirmed e-mail address.")
+
+
 @bp.route("/projects/<slug>/back", methods=["GET", "POST"])
 @login_required
 @limiter.limit(lambda: current_app.config["RATELIMIT_PLEDGE"], methods=["POST"],
                exempt_when=lambda: bool(request.args.get("check") or request.form.get("refresh")))
+@email_verified_required(PLEDGE_NEEDS)
 def back(slug):
     """Choose a reward or an amount, an address for physical rewards, accept the risks, then pay.
 
@@ -347,6 +351,7 @@ def pay(pledge_id):
 @bp.route("/me/pledges/<int:pledge_id>/again", methods=["POST"])
 @login_required
 @limiter.limit(lambda: current_app.config["RATELIMIT_PLEDGE"])
+@email_verified_required(PLEDGE_NEEDS, back_to=lambda pledge_id: url_for("pledges.show", pledge_id=pledge_id))
 def again(pledge_id):
     """Back again after Alipay closed the trade unpaid: a new pledge like this one (its slot held again), then pay."""
     pledge = own_pledge(pledge_id)

@@ -1,6 +1,7 @@
 """Views of the launch wizard. Each step saves on Next/Back/Save draft; htmx swaps just the step panel."""
 from flask import abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from werkzeug.datastructures import CombinedMultiDict
 
@@ -15,7 +16,7 @@ from crowdfund.inputs import body_limit
 from crowdfund.models import RewardTier
 from crowdfund.projects import STEPS
 from crowdfund.sanitize import markdown_to_html
-from crowdfund.security import login_required
+from crowdfund.security import email_verified_required, login_required
 
 
 def owned_project(slug):
@@ -258,6 +259,8 @@ def remove_document(slug, document_id):
 
 @bp.route("/<slug>/submit", methods=["POST"])
 @login_required
+@email_verified_required(_l("Submitting a project for review needs a confirmed e-mail address."),
+                         back_to=lambda slug: url_for("wizard.edit", slug=slug, step="preview"))
 def submit(slug):
     """Send the project to review, recording the creator's acceptance of the current project rules."""
     project = owned_project(slug)
