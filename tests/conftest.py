@@ -196,16 +196,24 @@ def forms(client):
 
 @pytest.fixture
 def make_user(app):
-    """Factory: make_user(email=..., roles=[...]) creates an account through the domain module."""
-    from crowdfund import accounts
+    """Factory: make_user(email=..., roles=[...]) creates an account through the domain module.
+
+    Accounts have a verified mobile number (unique: +86 199 nnnn nnnn) unless `phone=None`, so creators may
+    launch; tests of the phone flows themselves start without one.
+    """
+    from crowdfund import accounts, phones
 
     counter = iter(range(1, 10_000))
 
-    def factory(email=None, display_name="Tester", password="correct horse 1", roles=()):
+    def factory(email=None, display_name="Tester", password="correct horse 1", roles=(), phone="auto"):
+        n = next(counter)
         with app.app_context():
-            user = accounts.register(email or f"user{next(counter)}@example.com", display_name, password)
+            user = accounts.register(email or f"user{n}@example.com", display_name, password)
             for role in roles:
                 accounts.grant_role(user, role)
+            if phone is not None:
+                phones.set_verified_phone(user, f"+86199{n:08d}" if phone == "auto" else phone)
+                db.session.commit()
             return user.id
 
     return factory

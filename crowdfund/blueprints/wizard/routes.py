@@ -4,7 +4,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.datastructures import CombinedMultiDict
 
-from crowdfund import discovery, lifecycle, media, projects, review, verification
+from crowdfund import discovery, lifecycle, media, phones, projects, review, verification
 from crowdfund.blueprints.wizard import bp
 from crowdfund.blueprints.wizard.forms import BasicsForm, FundingForm, RiskForm, StoryForm, TierForm
 from crowdfund.catalog import category_choices, get_category
@@ -124,6 +124,7 @@ def render_step(project, step, form=None, status=200, **extra):
         _, progress, counts = discovery.project_page(project.slug)
         context.update(progress=progress, counts=counts, missing=projects.missing_fields(project),
                        verified=verification.is_verified(current_user),
+                       phone_verified=phones.has_verified_phone(current_user),
                        verification=verification.latest(current_user))
     return render("wizard/edit.html", "step_panel", status=status, retitle=True, **context)
 
@@ -264,6 +265,10 @@ def submit(slug):
         projects.submit(project, current_user)
     except projects.NotVerified:
         flash(_("Only verified creators can submit a project. Please verify your identity first."), "error")
+        return redirect_after_post(step_url(project, "preview"))
+    except projects.PhoneNotVerified:
+        flash(_("Launching a project needs a verified mobile number (real-name rules). Add one under My account → "
+                "Mobile number."), "error")
         return redirect_after_post(step_url(project, "preview"))
     except projects.Incomplete:
         flash(_("Some required information is still missing."), "error")
