@@ -68,7 +68,6 @@ def phone():
             else form.code
         field.errors.append(code_problem(error))
     except phones.PhoneTaken:
-        session.pop(PENDING, None)
         form.code.errors.append(_("This number belongs to another account."))
     else:
         session.pop(PENDING, None)
