@@ -27,7 +27,7 @@ DEMO_PASSWORDS = {
 # an account owns.
 NOT_WALKED = {"auth.logout", "static", "assets.show", "media.show"}
 NO_LIMITS = {f"RATELIMIT_{name}": "100000 per minute" for name in
-             ("LOGIN", "SIGNUP", "PLEDGE", "COMMENT", "MESSAGE", "NOTIFY")}
+             ("LOGIN", "SIGNUP", "PLEDGE", "COMMENT", "MESSAGE", "NOTIFY", "SMS", "SMS_IP")}
 
 
 def build_world(database_url, instance, sandbox_key_dir, **overrides):
