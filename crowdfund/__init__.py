@@ -120,6 +120,10 @@ def register_blueprints(app):
         from crowdfund.blueprints.sandbox import bp as sandbox_bp
 
         app.register_blueprint(sandbox_bp)
+    if app.config["SMS_PROVIDER"] == "dev" and app.config["ENV_NAME"] != "production":
+        from crowdfund.blueprints.devsms import bp as devsms_bp
+
+        app.register_blueprint(devsms_bp)
 
 
 def register_templating(app):
@@ -137,6 +141,9 @@ def register_templating(app):
 
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters["money"] = format_money
+    from crowdfund.phones import mask
+
+    app.jinja_env.filters["masked_phone"] = mask
     app.jinja_env.filters["money_short"] = format_money_short
     app.jinja_env.filters["when"] = format_when
     app.jinja_env.filters["yuan"] = fen_to_yuan

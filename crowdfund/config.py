@@ -83,6 +83,19 @@ class Config:
         # Per source address: Alipay sends a few notifications per payment (retries included).
         self.RATELIMIT_NOTIFY = env.get("RATELIMIT_NOTIFY", "120 per minute")
         self.RATELIMIT_DATA_EXPORT = env.get("RATELIMIT_DATA_EXPORT", "3 per day")  # personal-data downloads
+        # SMS codes (crowdfund/phones.py): per number, and per client address, across every form that sends one.
+        self.RATELIMIT_SMS = env.get("RATELIMIT_SMS", "1 per minute;5 per hour")
+        self.RATELIMIT_SMS_IP = env.get("RATELIMIT_SMS_IP", "20 per hour")
+        self.SMS_CODE_MINUTES = int(env.get("SMS_CODE_MINUTES", "5"))  # how long a code works
+        self.SMS_CODE_ATTEMPTS = int(env.get("SMS_CODE_ATTEMPTS", "5"))  # wrong tries before a code is dead
+        # `dev` logs codes and shows them on /dev/sms; `aliyun` sends through Dysmsapi (crowdfund/sms/aliyun.py).
+        self.SMS_PROVIDER = env.get("SMS_PROVIDER") or ("aliyun" if self.ENV_NAME == "production" else "dev")
+        self.SMS_TIMEOUT = float(env.get("SMS_TIMEOUT", "5"))  # seconds to wait for the SMS provider
+        self.ALIYUN_SMS_ACCESS_KEY_ID = env.get("ALIYUN_SMS_ACCESS_KEY_ID", "")
+        self.ALIYUN_SMS_ACCESS_KEY_SECRET = env.get("ALIYUN_SMS_ACCESS_KEY_SECRET", "")
+        self.ALIYUN_SMS_SIGN_NAME = env.get("ALIYUN_SMS_SIGN_NAME", "")
+        self.ALIYUN_SMS_TEMPLATE_CODE = env.get("ALIYUN_SMS_TEMPLATE_CODE", "")  # a template with ${code}
+        self.ALIYUN_SMS_ENDPOINT = env.get("ALIYUN_SMS_ENDPOINT") or "https://dysmsapi.aliyuncs.com/"
         # If the limiter's Redis is down, let people log in rather than lock everyone out.
         self.RATELIMIT_SWALLOW_ERRORS = True
         self.TRUSTED_PROXIES = int(env.get("TRUSTED_PROXIES", "0"))
@@ -159,6 +172,8 @@ class Config:
                 raise ConfigError("DATABASE_URL must point at PostgreSQL or MySQL in production")
             if self.PAYMENT_SANDBOX:
                 raise ConfigError("PAYMENT_SANDBOX must be off in production")
+            if self.SMS_PROVIDER == "dev":
+                raise ConfigError("SMS_PROVIDER=dev shows every code on a page: not in production")
         elif not self.SECRET_KEY:
             self.SECRET_KEY = dev_secret_key(instance_path)
         return self

@@ -57,7 +57,8 @@ def _profile(user):
     row = dict(id=user.id, email=user.email, display_name=user.display_name, locale=user.locale,
                created_at=user.created_at, last_login_at=user.last_login_at,
                roles=sorted(role.value for role in user.roles))
-    row["phone"] = getattr(user, "phone", None)  # the phone column arrives with phone sign-in
+    row["phone"] = user.phone
+    row["phone_verified_at"] = user.phone_verified_at
     return [row]
 
 
@@ -145,7 +146,8 @@ def _projects(user):
 
 
 SECTIONS = [
-    Section("profile", ("id", "email", "display_name", "phone", "locale", "created_at", "last_login_at", "roles"),
+    Section("profile", ("id", "email", "display_name", "phone", "phone_verified_at", "locale", "created_at",
+                        "last_login_at", "roles"),
             _profile),
     # The versions accepted at sign-up as the account row records them; every consent given is in `consents`.
     Section("legal_acceptances", ("document", "version", "accepted_at"), _legal),
@@ -343,8 +345,7 @@ def _anonymise(user, now):
     user.session_token = new_session_token()  # every session and remember-me cookie stops working
     user.locale = None
     user.email_verified_at = None
-    if hasattr(user, "phone"):
-        user.phone = None
+    user.phone = user.phone_verified_at = None
     user.deleted_at = now
     db.session.execute(delete(UserRole).where(UserRole.user_id == user.id))
     db.session.expire(user, ["role_rows"])

@@ -27,6 +27,10 @@ class NotVerified(ProjectError):
     """Only verified creators may submit projects."""
 
 
+class PhoneNotVerified(ProjectError):
+    """Launching needs a verified mobile number (real-name rules, SPEC 5.3)."""
+
+
 class Incomplete(ProjectError):
     """Required fields are missing; `missing` lists (step, field) pairs."""
 
@@ -210,13 +214,17 @@ def missing_fields(project):
 
 
 def submit(project, actor):
-    """Send the draft to review: the creator must be verified and nothing required may be missing."""
+    """Send the draft to review: the creator must be verified, with a verified phone, and nothing required may be
+    missing."""
+    from crowdfund.phones import has_verified_phone
     from crowdfund.queueing import enqueue
     from crowdfund.review import run_machine_review
 
     _editable(project)
     if not verification.is_verified(actor):
         raise NotVerified()
+    if not has_verified_phone(actor):
+        raise PhoneNotVerified()
     missing = missing_fields(project)
     if missing:
         raise Incomplete(missing)

@@ -243,22 +243,27 @@ def forms(client):
 @pytest.fixture
 def make_user(app):
     """Factory: make_user(email=..., roles=[...]) creates an account through the domain module: its e-mail address
-    confirmed unless verified=False, and it has accepted the current version of every legal document (sign-up takes
+    confirmed unless verified=False; it has accepted the current version of every legal document (sign-up takes
     the user agreement and the privacy policy; with `accept_all`, the default, the risk disclosure and the project
-    rules too)."""
-    from crowdfund import accounts, legal
+    rules too); it has a verified mobile number (unique: +86 199 nnnn nnnn) unless `phone=None`, so creators may
+    launch (tests of the phone flows themselves start without one).
+    """
+    from crowdfund import accounts, legal, phones
 
     counter = iter(range(1, 10_000))
 
     def factory(email=None, display_name="Tester", password="correct horse 1", roles=(), accept_all=True,
-                verified=True):
+                verified=True, phone="auto"):
+        n = next(counter)
         with app.app_context():
-            user = accounts.register(email or f"user{next(counter)}@example.com", display_name, password,
-                                     verified=verified)
+            user = accounts.register(email or f"user{n}@example.com", display_name, password, verified=verified)
             if accept_all:
                 legal.accept(user, [key for key in legal.DOCUMENTS if key not in legal.SIGNUP])
             for role in roles:
                 accounts.grant_role(user, role)
+            if phone is not None:
+                phones.set_verified_phone(user, f"+86199{n:08d}" if phone == "auto" else phone)
+                db.session.commit()
             return user.id
 
     return factory

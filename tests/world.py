@@ -28,7 +28,7 @@ DEMO_PASSWORDS = {
 NOT_WALKED = {"auth.logout", "static", "assets.show", "media.show"}
 NO_LIMITS = {f"RATELIMIT_{name}": "100000 per minute" for name in
              ("LOGIN", "SIGNUP", "SIGNUP_ATTEMPTS", "LOGIN_ACCOUNT", "ACCOUNT_EMAIL", "VERIFY_RESEND", "PLEDGE",
-              "COMMENT", "MESSAGE", "NOTIFY")}
+              "COMMENT", "MESSAGE", "NOTIFY", "SMS", "SMS_IP")}
 
 
 def build_world(database_url, instance, sandbox_key_dir, **overrides):

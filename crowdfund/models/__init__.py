@@ -10,6 +10,7 @@ from crowdfund.models.ledger import (Guarantee, LedgerAccount, LedgerEntry, Ledg
 from crowdfund.models.login_session import LoginSession
 from crowdfund.models.media import Media, MediaKind
 from crowdfund.models.notification import Notification
+from crowdfund.models.phone import SmsCode, SmsPurpose
 from crowdfund.models.pledge import Address, PaymentNotification, Pledge, PledgeStatus
 from crowdfund.models.privacy import DataExport
 from crowdfund.models.project import (FundingMode, Project, ProjectDocument, ProjectEvent, ProjectKind,
@@ -29,5 +30,5 @@ __all__ = [
     "AuditEntry", "Category", "Consent", "LegalDocument", "DataExport", "CreatorVerification", "FundingMode", "Media", "MediaKind", "Notification",
     "PeriodicRun", "Pledge", "PledgeStatus", "Project", "ProjectDocument", "ProjectEvent", "ProjectKind",
     "ProjectStatus", "ReviewDecision", "ReviewFinding", "RewardTier", "Role", "Severity", "ShippingRate",
-    "ShippingRegion", "User", "UserRole", "VerificationKind", "VerificationStatus",
+    "ShippingRegion", "SmsCode", "SmsPurpose", "User", "UserRole", "VerificationKind", "VerificationStatus",
 ]

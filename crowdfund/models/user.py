@@ -50,6 +50,9 @@ class User(UserMixin, db.Model):
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     blacklisted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # 注销: personal data erased, see privacy.py
+    # Mainland mobile number, normalized "+86…" (crowdfund/phones.py); set only once an SMS code proved it.
+    phone: Mapped[str | None] = mapped_column(String(20), unique=True)
+    phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     role_rows: Mapped[list["UserRole"]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin", foreign_keys="UserRole.user_id"

@@ -21,7 +21,10 @@ PUBLIC_ENDPOINTS = {"static", "assets.show", "public.index", "public.set_locale"
                     # A personal-data download answers 404 to everyone but its owner, signed in or not.
                     "account.download",
                     # After signing up (not signed in yet), and the mailed confirmation link: its signature is the key.
-                    "auth.signup_sent", "auth.verify_email"}
+                    "auth.signup_sent", "auth.verify_email",
+                    # Phone sign-in is for the signed-out; the development SMS inbox exists only with SMS_PROVIDER=dev
+                    # outside production.
+                    "auth.phone_login", "auth.phone_login_send", "auth.phone_login_code", "devsms.inbox"}
 
 
 def test_every_other_view_goes_through_the_role_check_decorator(app):

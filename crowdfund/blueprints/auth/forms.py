@@ -53,3 +53,38 @@ class LoginForm(FlaskForm):
     password = PasswordField(_l("Password"), validators=[InputRequired(), Length(max=PASSWORD_MAX)])
     remember = BooleanField(_l("Keep me logged in on this device"))
     next = HiddenField()
+
+
+def valid_phone(_form, field):
+    """Accept 138 0013 8000, 138-0013-8000, +86 13800138000; keep the normalized number."""
+    from crowdfund import phones
+
+    try:
+        field.data = phones.normalize(field.data)
+    except phones.InvalidPhone:
+        raise ValidationError(_l("Enter a mainland China mobile number, e.g. 138 0013 8000.")) from None
+
+
+def phone_field(label=None):
+    return StringField(label or _l("Mobile number"), validators=[InputRequired(), Length(max=32), valid_phone],
+                       render_kw={"inputmode": "tel"})
+
+
+def code_field():
+    return StringField(_l("Verification code"), validators=[InputRequired(), Length(max=12)],
+                       render_kw={"inputmode": "numeric", "maxlength": "6"})
+
+
+class PhoneSendForm(FlaskForm):
+    """Ask for a code by SMS."""
+
+    phone = phone_field()
+    next = HiddenField()
+
+
+class PhoneLoginForm(FlaskForm):
+    """Sign in with the code that was texted."""
+
+    code = code_field()
+    remember = BooleanField(_l("Keep me logged in on this device"))
+    next = HiddenField()

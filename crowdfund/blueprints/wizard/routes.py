@@ -5,7 +5,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from werkzeug.datastructures import CombinedMultiDict
 
-from crowdfund import discovery, legal, lifecycle, media, projects, review, verification
+from crowdfund import discovery, legal, lifecycle, media, phones, projects, review, verification
 from crowdfund.blueprints.legal.routes import require_consent
 from crowdfund.blueprints.wizard import bp
 from crowdfund.blueprints.wizard.forms import BasicsForm, FundingForm, RiskForm, StoryForm, SubmitForm, TierForm
@@ -126,6 +126,7 @@ def render_step(project, step, form=None, status=200, **extra):
         _, progress, counts = discovery.project_page(project.slug)
         context.update(progress=progress, counts=counts, missing=projects.missing_fields(project),
                        verified=verification.is_verified(current_user),
+                       phone_verified=phones.has_verified_phone(current_user),
                        verification=verification.latest(current_user), submit_form=SubmitForm())
     return render("wizard/edit.html", "step_panel", status=status, retitle=True, **context)
 
@@ -275,6 +276,10 @@ def submit(slug):
         projects.submit(project, current_user)
     except projects.NotVerified:
         flash(_("Only verified creators can submit a project. Please verify your identity first."), "error")
+        return redirect_after_post(step_url(project, "preview"))
+    except projects.PhoneNotVerified:
+        flash(_("Launching a project needs a verified mobile number (real-name rules). Add one under My account → "
+                "Mobile number."), "error")
         return redirect_after_post(step_url(project, "preview"))
     except projects.Incomplete:
         flash(_("Some required information is still missing."), "error")
