@@ -185,10 +185,10 @@ def test_launching_needs_a_confirmed_address(app, client, forms, make_user, make
     preview = client.get(f"/me/projects/{slug}/edit/preview").get_data(as_text=True)
     assert "提交项目审核前需要先确认邮箱地址。" in preview
     assert re.search(r'<button type="submit" class="button" disabled>提交审核</button>', preview)
-    refused = forms.post(f"/me/projects/{slug}/submit", {}, form_path="/account/")
+    refused = forms.post(f"/me/projects/{slug}/submit", {"accept_rules": "y"}, form_path="/account/")
     assert refused.status_code == 403 and "提交项目审核前需要先确认邮箱地址。" in refused.get_data(as_text=True)
     assert f'name="next" value="/me/projects/{slug}/edit/preview"' in refused.get_data(as_text=True)
-    htmx = forms.post(f"/me/projects/{slug}/submit", {}, form_path="/account/", htmx=True)
+    htmx = forms.post(f"/me/projects/{slug}/submit", {"accept_rules": "y"}, form_path="/account/", htmx=True)
     assert htmx.status_code == 403 and "<html" not in htmx.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(db.select(Project).filter_by(slug=slug)).status.value == "draft"
@@ -196,7 +196,7 @@ def test_launching_needs_a_confirmed_address(app, client, forms, make_user, make
     forms.post("/verify-email/resend", {}, form_path="/account/")
     link = mailed_link(app, "maker@example.com")
     forms.post(link, {}, form_path=link)
-    submitted = forms.post(f"/me/projects/{slug}/submit", {}, form_path="/account/")
+    submitted = forms.post(f"/me/projects/{slug}/submit", {"accept_rules": "y"}, form_path="/account/")
     assert submitted.status_code == 303
     with app.app_context():
         assert db.session.scalar(db.select(Project).filter_by(slug=slug)).status.value != "draft"

@@ -289,10 +289,10 @@ def test_submitting_a_project_needs_a_verified_phone(app, client, forms, make_pr
     assert "按实名规定，发起项目需要先验证手机号。" in preview
     assert f'href="/account/phone?next=/me/projects/{slug}/edit/preview"' in preview
     token = csrf_from(client.get(f"/me/projects/{slug}/edit/preview"))
-    response = client.post(f"/me/projects/{slug}/submit", data={"csrf_token": token})
+    response = client.post(f"/me/projects/{slug}/submit", data={"csrf_token": token, "accept_rules": "y"})
     assert response.status_code == 303 and response.location.endswith("/edit/preview")
     assert "请到“我的账户 → 手机号码”绑定" in client.get(response.location).get_data(as_text=True)
-    htmx = client.post(f"/me/projects/{slug}/submit", data={"csrf_token": token}, headers={"HX-Request": "true"})
+    htmx = client.post(f"/me/projects/{slug}/submit", data={"csrf_token": token, "accept_rules": "y"}, headers={"HX-Request": "true"})
     assert htmx.headers["HX-Redirect"].endswith("/edit/preview")
     with app.app_context():
         assert db.session.scalar(select(Project.status).filter_by(slug=slug)) == ProjectStatus.DRAFT
@@ -302,5 +302,5 @@ def test_submitting_a_project_needs_a_verified_phone(app, client, forms, make_pr
     bound = forms.post(f"/account/phone?next=/me/projects/{slug}/edit/preview", {"code": code_for(client)},
                        form_path="/account/phone")
     assert bound.location == f"/me/projects/{slug}/edit/preview"
-    submitted = client.post(f"/me/projects/{slug}/submit", data={"csrf_token": token})
+    submitted = client.post(f"/me/projects/{slug}/submit", data={"csrf_token": token, "accept_rules": "y"})
     assert submitted.location == "/me/projects"
