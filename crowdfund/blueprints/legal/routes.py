@@ -1,5 +1,5 @@
 """Views of the legal documents (public) and of accepting their new versions (signed in)."""
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
