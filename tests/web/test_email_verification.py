@@ -139,7 +139,6 @@ def test_a_link_stops_working_when_the_address_changes(app, client, forms, make_
     make_user(email="ann@example.com", verified=False)
     token = token_for(app, "ann@example.com")
     with app.app_context():
-        user_row(app, "ann@example.com")
         db.session.execute(db.update(User).where(User.email == "ann@example.com").values(email="ann@new.example.com"))
         db.session.commit()
     assert client.get(f"/verify-email/{token}").status_code == 404
