@@ -304,3 +304,31 @@ def test_submitting_a_project_needs_a_verified_phone(app, client, forms, make_pr
     assert bound.location == f"/me/projects/{slug}/edit/preview"
     submitted = client.post(f"/me/projects/{slug}/submit", data={"csrf_token": token, "accept_rules": "y"})
     assert submitted.location == "/me/projects"
+
+
+def test_through_aliyun_a_refusal_is_told_beside_the_field_and_nothing_is_saved(make_app):
+    from sqlalchemy import func
+
+    from crowdfund.models import SmsCode
+    from tests.unit.test_sms import FakeDysmsapi
+
+    server = FakeDysmsapi("s3cret-key")
+    try:
+        app = make_app(SMS_PROVIDER="aliyun", ALIYUN_SMS_ACCESS_KEY_ID="LTAI-test",
+                       ALIYUN_SMS_ACCESS_KEY_SECRET="s3cret-key", ALIYUN_SMS_SIGN_NAME="众筹平台",
+                       ALIYUN_SMS_TEMPLATE_CODE="SMS_123456", ALIYUN_SMS_ENDPOINT=server.url,
+                       RATELIMIT_SMS="1 per minute")
+        forms = Browserless(app.test_client())
+        server.answer = {"Code": "isv.BUSINESS_LIMIT_CONTROL", "Message": "触发分钟级流控Permits:1"}
+        refused = send_login_code(forms, PHONE)
+        assert refused.status_code == 422 and error_texts(refused) == ["这个号码近期收到的验证码太多，请稍后再试。"]
+        with app.app_context():
+            assert db.session.scalar(select(func.count(SmsCode.id))) == 0
+        server.answer = {"Code": "OK", "Message": "OK", "BizId": "1"}
+        sent = send_login_code(forms, PHONE)
+        assert sent.status_code == 303, "a refused message did not use up the number's limit"
+        assert server.last["PhoneNumbers"] == "13800138000"
+        with app.app_context():
+            assert db.session.scalar(select(func.count(SmsCode.id))) == 1
+    finally:
+        server.stop()

@@ -230,10 +230,11 @@ def test_account_pledge_and_payment_pages_are_no_store_and_out_of_htmx_history(a
     endpoints = {rule.endpoint for rule in rules}
     assert {"account.profile", "account.password", "pledges.back", "pledges.show", "pledges.mine",
             "pledges.addresses", "notices.index", "payments.alipay_return"} <= endpoints
-    # Outside those blueprints, the e-mail confirmation pages opt in with @private (their URL carries the link).
-    assert {rule.endpoint.partition(".")[0] for rule in rules} == PRIVATE_BLUEPRINTS | {"auth"}
-    assert {rule.endpoint for rule in rules if rule.endpoint.startswith("auth.")} == {
-        "auth.verify_email", "auth.verify_status"}
+    # Views elsewhere opt in with @private: the e-mail confirmation pages (their URL carries the link), the page
+    # waiting for a sign-in code, the development SMS inbox.
+    opted_in = {rule.endpoint for rule in rules if rule.endpoint.partition(".")[0] not in PRIVATE_BLUEPRINTS}
+    assert opted_in == {"auth.verify_email", "auth.verify_status", "auth.phone_login_code", "devsms.inbox"}
+    assert {rule.endpoint.partition(".")[0] for rule in rules} - {"auth", "devsms"} == PRIVATE_BLUEPRINTS
     pages = 0
     for rule in rules:
         missing = rule.arguments - values.keys()
