@@ -250,13 +250,14 @@ def make_user(app):
     """
     from crowdfund import accounts, legal, phones
 
-    counter = iter(range(1, 10_000))
+    counter, phones_made = iter(range(1, 10_000)), iter(range(1, 10_000))
 
     def factory(email=None, display_name="Tester", password="correct horse 1", roles=(), accept_all=True,
                 verified=True, phone="auto"):
-        n = next(counter)
+        n = next(phones_made)
         with app.app_context():
-            user = accounts.register(email or f"user{n}@example.com", display_name, password, verified=verified)
+            user = accounts.register(email or f"user{next(counter)}@example.com", display_name, password,
+                                     verified=verified)
             if accept_all:
                 legal.accept(user, [key for key in legal.DOCUMENTS if key not in legal.SIGNUP])
             for role in roles:
