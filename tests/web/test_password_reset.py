@@ -1,5 +1,4 @@
 """Password reset by e-mail: 忘记密码 (issue 12)."""
-import re
 from datetime import timedelta
 
 import pytest
