@@ -77,6 +77,9 @@ class Config:
         self.RATELIMIT_VERIFY_RESEND = env.get("RATELIMIT_VERIFY_RESEND", "3 per 15 minutes;10 per day")
         # How long a mailed confirmation link works, in seconds.
         self.EMAIL_VERIFY_MAX_AGE = int(env.get("EMAIL_VERIFY_MAX_AGE", str(48 * 3600)))
+        # "Forgot password" requests (each POST) per client address, and how long a mailed reset link works (s).
+        self.RATELIMIT_PASSWORD_RESET = env.get("RATELIMIT_PASSWORD_RESET", "5 per minute;20 per hour")
+        self.PASSWORD_RESET_MAX_AGE = int(env.get("PASSWORD_RESET_MAX_AGE", str(3600)))
         self.RATELIMIT_PLEDGE = env.get("RATELIMIT_PLEDGE", "20 per minute;200 per hour")
         self.RATELIMIT_COMMENT = env.get("RATELIMIT_COMMENT", "10 per minute;100 per day")  # per account
         self.RATELIMIT_MESSAGE = env.get("RATELIMIT_MESSAGE", "10 per minute;200 per day")

@@ -1,5 +1,6 @@
 """Budgets kept in the rate limiter's storage (Redis in production, memory in embedded mode) for things counted
-per person rather than per request: failed logins per e-mail address, account e-mail per address.
+per person rather than per request: failed logins per e-mail address (cleared by a password reset), account
+e-mail per address (confirmation links and password-reset links share it).
 
 Keys are an HMAC of the normalized address with the app's secret, so the storage never holds addresses. An
 unknown address is counted exactly like a registered one: the answers tell nobody which addresses have accounts.
@@ -55,6 +56,16 @@ def note_failed_login(email):
     try:
         for item in _items("RATELIMIT_LOGIN_ACCOUNT"):
             limiter.limiter.hit(item, "login-account", key)
+    except Exception as error:
+        log.warning("per-account login limit unavailable (%s)", error)
+
+
+def clear_failed_logins(email):
+    """Forget the failed logins counted for this address (its owner proved it by resetting the password)."""
+    key = _key(email)
+    try:
+        for item in _items("RATELIMIT_LOGIN_ACCOUNT"):
+            limiter.limiter.clear(item, "login-account", key)
     except Exception as error:
         log.warning("per-account login limit unavailable (%s)", error)
 

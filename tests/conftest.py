@@ -220,19 +220,25 @@ def outbox(app, to=None):
 
 
 LINK_RE = re.compile(r"https?://[^/\s]+(/verify-email/[^\s\"<>]+)")
+RESET_LINK_RE = re.compile(r"https?://[^/\s]+(/password/reset/[^\s\"<>]+)")
 
 
-def mailed_link(app, to, after=0):
+def mailed_link(app, to, after=0, pattern=LINK_RE):
     """The path of the newest confirmation link mailed to `to` (among the messages after the first `after`)."""
     import html
 
     for message in reversed(outbox(app)[after:]):
         if to.lower() not in str(message["To"]).lower():
             continue
-        match = LINK_RE.search(message.get_body(("plain",)).get_content())
+        match = pattern.search(message.get_body(("plain",)).get_content())
         if match:
             return html.unescape(match.group(1))
     return None
+
+
+def mailed_reset_link(app, to, after=0):
+    """The path of the newest password-reset link mailed to `to`."""
+    return mailed_link(app, to, after, pattern=RESET_LINK_RE)
 
 
 @pytest.fixture

@@ -165,7 +165,8 @@ def test_a_first_time_backer_finds_trusts_and_pays_from_the_home_page(page, lamp
 def test_the_other_pages_people_use_are_thumb_sized(page, make_project, make_user):
     creator = make_user(email="maker@example.com", roles=["creator"])
     slug = make_project(creator=creator, paid=[(make_user(), 99_00, 0)])
-    for path in ("/login", "/login/phone", "/signup", "/categories/tech", f"/projects/{slug}/funds", f"/projects/{slug}/backers"):
+    for path in ("/login", "/login/phone", "/password/forgot", "/signup", "/categories/tech",
+                 f"/projects/{slug}/funds", f"/projects/{slug}/backers"):
         page.goto(path)
         no_sideways_scroll(page)
         assert small_tap_targets(page) == [], (path, small_tap_targets(page))

@@ -24,7 +24,9 @@ PUBLIC_ENDPOINTS = {"static", "assets.show", "public.index", "public.set_locale"
                     "auth.signup_sent", "auth.verify_email",
                     # Phone sign-in is for the signed-out; the development SMS inbox exists only with SMS_PROVIDER=dev
                     # outside production.
-                    "auth.phone_login", "auth.phone_login_send", "auth.phone_login_code", "devsms.inbox"}
+                    "auth.phone_login", "auth.phone_login_send", "auth.phone_login_code", "devsms.inbox",
+                    # Forgot password is for the signed-out; the mailed reset link's signature is the key.
+                    "auth.forgot_password", "auth.forgot_password_sent", "auth.reset_password"}
 
 
 def test_every_other_view_goes_through_the_role_check_decorator(app):

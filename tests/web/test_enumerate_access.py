@@ -26,6 +26,8 @@ PUBLIC = {
     "sandbox.cashier",
     # A mailed confirmation link is authenticated by its signature, not by who opens it.
     "auth.verify_email",
+    # So is a mailed password-reset link.
+    "auth.reset_password",
 }
 # Routes on one account's own objects, with the demo account that owns the objects the test fills in.
 OWNED = {

@@ -230,10 +230,11 @@ def test_account_pledge_and_payment_pages_are_no_store_and_out_of_htmx_history(a
     endpoints = {rule.endpoint for rule in rules}
     assert {"account.profile", "account.password", "pledges.back", "pledges.show", "pledges.mine",
             "pledges.addresses", "notices.index", "payments.alipay_return"} <= endpoints
-    # Views elsewhere opt in with @private: the e-mail confirmation pages (their URL carries the link), the page
-    # waiting for a sign-in code, the development SMS inbox.
+    # Views elsewhere opt in with @private: the e-mail confirmation pages and the password-reset page (their URL
+    # carries the link), the page waiting for a sign-in code, the development SMS inbox.
     opted_in = {rule.endpoint for rule in rules if rule.endpoint.partition(".")[0] not in PRIVATE_BLUEPRINTS}
-    assert opted_in == {"auth.verify_email", "auth.verify_status", "auth.phone_login_code", "devsms.inbox"}
+    assert opted_in == {"auth.verify_email", "auth.verify_status", "auth.reset_password", "auth.phone_login_code",
+                        "devsms.inbox"}
     assert {rule.endpoint.partition(".")[0] for rule in rules} - {"auth", "devsms"} == PRIVATE_BLUEPRINTS
     pages = 0
     for rule in rules:

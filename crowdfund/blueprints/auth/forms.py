@@ -88,3 +88,21 @@ class PhoneLoginForm(FlaskForm):
     code = code_field()
     remember = BooleanField(_l("Keep me logged in on this device"))
     next = HiddenField()
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class ForgotPasswordForm(FlaskForm):
+    """Ask for a password-reset link."""
+
+    email = EmailField(_l("Email"), filters=[_strip],
+                       validators=[InputRequired(), Email(message=_l("Enter a valid email address.")),
+                                   Length(max=254)])
+
+
+class ResetPasswordForm(FlaskForm):
+    """Choose a new password, from a mailed reset link."""
+
+    password, confirm = new_password_fields()
