@@ -50,24 +50,24 @@ def login_blocked(email):
         return None
 
 
-def note_failed_login(email):
-    """Count one failed login with this address, known or not."""
+def _each_login_limit(email, action):
+    """Apply `action(item, namespace, key)` to every RATELIMIT_LOGIN_ACCOUNT window of this address."""
     key = _key(email)
     try:
         for item in _items("RATELIMIT_LOGIN_ACCOUNT"):
-            limiter.limiter.hit(item, "login-account", key)
+            action(item, "login-account", key)
     except Exception as error:
         log.warning("per-account login limit unavailable (%s)", error)
+
+
+def note_failed_login(email):
+    """Count one failed login with this address, known or not."""
+    _each_login_limit(email, limiter.limiter.hit)
 
 
 def clear_failed_logins(email):
     """Forget the failed logins counted for this address (its owner proved it by resetting the password)."""
-    key = _key(email)
-    try:
-        for item in _items("RATELIMIT_LOGIN_ACCOUNT"):
-            limiter.limiter.clear(item, "login-account", key)
-    except Exception as error:
-        log.warning("per-account login limit unavailable (%s)", error)
+    _each_login_limit(email, limiter.limiter.clear)
 
 
 def take_mail_slot(email):

@@ -685,3 +685,16 @@ def two_paid_pledges(app, make_project, make_user, both_at_provider=True):
                                         channel="pc"))
         db.session.commit()
         return [pledge.out_trade_no for pledge in pledges]
+
+
+@pytest.fixture(params=["memory", "redis"])
+def throttled_app(request, make_app):
+    """An app counting 3 failed logins per address in 15 minutes, in memory or in Redis (as in production)."""
+    limits = dict(RATELIMIT_LOGIN_ACCOUNT="3 per 15 minutes", RATELIMIT_LOGIN="1000 per minute")
+    if request.param == "redis":
+        from redis import Redis
+
+        url = request.getfixturevalue("redis_url")
+        Redis.from_url(url).flushdb()
+        return make_app(RATELIMIT_STORAGE_URI=url, **limits)
+    return make_app(**limits)

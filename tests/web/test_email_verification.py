@@ -297,19 +297,6 @@ def test_every_sign_up_attempt_counts_towards_a_limit(make_app):
                         environ_base={"REMOTE_ADDR": "10.9.9.9"}).status_code == 303, "per client address"
 
 
-@pytest.fixture(params=["memory", "redis"])
-def throttled_app(request, make_app):
-    """An app counting 3 failed logins per address in 15 minutes, in memory or in Redis (as in production)."""
-    limits = dict(RATELIMIT_LOGIN_ACCOUNT="3 per 15 minutes", RATELIMIT_LOGIN="1000 per minute")
-    if request.param == "redis":
-        from redis import Redis
-
-        url = request.getfixturevalue("redis_url")
-        Redis.from_url(url).flushdb()
-        return make_app(RATELIMIT_STORAGE_URI=url, **limits)
-    return make_app(**limits)
-
-
 def login_from(app, address, email, password):
     forms = Browserless(app.test_client())
     return forms.login(email=email, password=password, environ_base={"REMOTE_ADDR": address})

@@ -234,18 +234,6 @@ def test_resetting_confirms_an_unconfirmed_address_and_reclaims_it(app, forms, m
         assert entry.details == {"email_confirmed": True}
 
 
-@pytest.fixture(params=["memory", "redis"])
-def throttled_app(request, make_app):
-    limits = dict(RATELIMIT_LOGIN_ACCOUNT="3 per 15 minutes", RATELIMIT_LOGIN="1000 per minute")
-    if request.param == "redis":
-        from redis import Redis
-
-        url = request.getfixturevalue("redis_url")
-        Redis.from_url(url).flushdb()
-        return make_app(RATELIMIT_STORAGE_URI=url, **limits)
-    return make_app(**limits)
-
-
 def test_a_reset_clears_the_login_throttle_someone_else_caused(throttled_app, make_user):
     app = throttled_app
     make_user(email="ann@example.com")
