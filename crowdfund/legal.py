@@ -9,6 +9,7 @@ After a new version of a document they accepted, `needs_consent` names it until 
 The files are what a fresh database starts from (labelled INITIAL_VERSIONS): a change of wording for a running
 site is published as a new version from /admin/legal, never by editing the files.
 """
+import functools
 import hashlib
 import re
 from pathlib import Path
@@ -72,6 +73,12 @@ def _split(text):
 
 def initial_documents():
     """Version 1 of every document, read from crowdfund/data/legal, as rows for the legal_documents table."""
+    return [dict(row) for row in _initial_documents()]
+
+
+@functools.cache
+def _initial_documents():
+    # The files are part of the release: read and render them once per process (each test wipe seeds them).
     rows = []
     for key in DOCUMENTS:
         title_zh, body_zh = _split((DATA / f"{key}.zh.md").read_text(encoding="utf-8"))
@@ -79,7 +86,7 @@ def initial_documents():
         rows.append(dict(key=key, version=INITIAL_VERSIONS[key], title_zh=title_zh, title_en=title_en,
                          body_zh=body_zh, body_en=body_en, body_zh_html=render_markdown(body_zh),
                          body_en_html=render_markdown(body_en)))
-    return rows
+    return tuple(rows)
 
 
 def seed_documents(now=None):
