@@ -3,10 +3,10 @@
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from crowdfund.extensions import db
-from crowdfund.models import AuditEntry, Project, ProjectStatus, User
+from crowdfund.models import AuditEntry, Consent, Project, ProjectStatus, User
 from tests.conftest import Browserless, csrf_from
 
 PHONE = "+8613800138000"
@@ -296,6 +296,9 @@ def test_submitting_a_project_needs_a_verified_phone(app, client, forms, make_pr
     assert htmx.headers["HX-Redirect"].endswith("/edit/preview")
     with app.app_context():
         assert db.session.scalar(select(Project.status).filter_by(slug=slug)) == ProjectStatus.DRAFT
+        # A refused submission records no acceptance of the project rules either: both are saved, or neither.
+        project_id = db.session.scalar(select(Project.id).filter_by(slug=slug))
+        assert db.session.scalar(select(func.count(Consent.id)).filter_by(project_id=project_id)) == 0
     # Binding the phone from the link comes back to the preview, and then the project goes to review.
     forms.post(f"/account/phone/send?next=/me/projects/{slug}/edit/preview", {"phone": PHONE},
                form_path="/account/phone")
@@ -304,6 +307,8 @@ def test_submitting_a_project_needs_a_verified_phone(app, client, forms, make_pr
     assert bound.location == f"/me/projects/{slug}/edit/preview"
     submitted = client.post(f"/me/projects/{slug}/submit", data={"csrf_token": token, "accept_rules": "y"})
     assert submitted.location == "/me/projects"
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Consent.id)).filter_by(project_id=project_id)) == 1
 
 
 def test_through_aliyun_a_refusal_is_told_beside_the_field_and_nothing_is_saved(make_app):

@@ -258,6 +258,23 @@ def remove_document(slug, document_id):
     return redirect_after_post(step_url(project, "story"), _("Document removed."))
 
 
+SUBMIT_REFUSALS = {
+    projects.NotVerified: _l("Only verified creators can submit a project. Please verify your identity first."),
+    projects.PhoneNotVerified: _l("Launching a project needs a verified mobile number (real-name rules). Add one "
+                                  "under My account → Mobile number."),
+    projects.Incomplete: _l("Some required information is still missing."),
+}
+
+
+def submit_refused(project, error):
+    """Back to the preview with why the project could not be submitted (409 when it is no longer a draft)."""
+    message = SUBMIT_REFUSALS.get(type(error))
+    if message is None:
+        abort(409)
+    flash(str(message), "error")
+    return redirect_after_post(step_url(project, "preview"))
+
+
 @bp.route("/<slug>/submit", methods=["POST"])
 @login_required
 @email_verified_required(_l("Submitting a project for review needs a confirmed e-mail address."),
@@ -272,19 +289,11 @@ def submit(slug):
     if not form.validate_on_submit():
         flash(_("Please accept the project rules to submit."), "error")
         return redirect_after_post(step_url(project, "preview"))
+    # The acceptance is committed with the submission (the state change commits), or not at all.
+    legal.record(current_user, ("creator_rules",), project=project)
     try:
         projects.submit(project, current_user)
-    except projects.NotVerified:
-        flash(_("Only verified creators can submit a project. Please verify your identity first."), "error")
-        return redirect_after_post(step_url(project, "preview"))
-    except projects.PhoneNotVerified:
-        flash(_("Launching a project needs a verified mobile number (real-name rules). Add one under My account → "
-                "Mobile number."), "error")
-        return redirect_after_post(step_url(project, "preview"))
-    except projects.Incomplete:
-        flash(_("Some required information is still missing."), "error")
-        return redirect_after_post(step_url(project, "preview"))
-    except projects.NotEditable:
-        abort(409)
-    legal.accept(current_user, ("creator_rules",), project=project)
+    except projects.ProjectError as error:
+        db.session.rollback()
+        return submit_refused(project, error)
     return redirect_after_post(url_for("creator.projects_list"), _("Submitted. We will review your project shortly."))
