@@ -22,10 +22,9 @@ from datetime import timedelta
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import update
 
-from crowdfund import accounts, audit, sessions, throttle
+from crowdfund import accounts, audit, sessions, signed_links, throttle
 from crowdfund.extensions import db
 from crowdfund.models import User
 from crowdfund.models.base import utcnow
@@ -53,14 +52,6 @@ class LinkExpired(LinkError):
     """Older than PASSWORD_RESET_MAX_AGE."""
 
 
-def _serializer(now=None):
-    signer = TimestampSigner
-    if now is not None:
-        # Tokens made at a chosen time (tests, and nothing else, pass one).
-        signer = type("ClockSigner", (TimestampSigner,), {"get_timestamp": lambda self: int(now.timestamp())})
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT, signer=signer)
-
-
 def fingerprint(user):
     """What the link binds besides the account id: changes with the password, the session token and the address."""
     material = "\x1f".join((user.password_hash or "", user.session_token or "", user.email or ""))
@@ -69,22 +60,15 @@ def fingerprint(user):
 
 def make_token(user, now=None):
     """The signed token of a reset link for the account as it is now."""
-    return _serializer(now).dumps({"u": user.id, "f": fingerprint(user)})
+    return signed_links.serializer(SALT, now).dumps({"u": user.id, "f": fingerprint(user)})
 
 
 def read_token(token, now=None):
     """The account a reset link is for; LinkInvalid, LinkUsed or LinkExpired when it cannot be used."""
-    try:
-        payload, signed_at = _serializer().loads(token, return_timestamp=True)
-    except BadSignature:
-        raise LinkInvalid() from None
-    if not isinstance(payload, dict) or not isinstance(payload.get("u"), int) or not isinstance(payload.get("f"), str):
+    found = signed_links.read(token, SALT, "f")
+    if found is None:
         raise LinkInvalid()
-    if not 0 < payload["u"] < 2**31:
-        raise LinkInvalid()
-    user = db.session.get(User, payload["u"])
-    if user is None or user.deleted_at is not None:
-        raise LinkInvalid()
+    user, payload, signed_at = found
     if not secrets.compare_digest(fingerprint(user), payload["f"]):
         raise LinkUsed()
     if (now or utcnow()) - signed_at > timedelta(seconds=current_app.config["PASSWORD_RESET_MAX_AGE"]):
