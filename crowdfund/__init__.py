@@ -74,6 +74,9 @@ def init_extensions(app):
     from crowdfund import pagecache
 
     pagecache.init_app(app)
+    from crowdfund import visits
+
+    visits.init_app(app)
 
 
 def _sqlite_pragmas(dbapi_connection, _record):

@@ -30,3 +30,11 @@ def expire_data_exports(now=None):
     from crowdfund import privacy
 
     return privacy.expire_exports(now=now)
+
+
+@periodic(interval=60)
+def flush_visits():
+    """Write the project-page visits queued in Redis to the database."""
+    from crowdfund import visits
+
+    return visits.flush()

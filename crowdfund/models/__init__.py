@@ -3,6 +3,7 @@ from crowdfund.models.audit import AuditEntry
 from crowdfund.models.category import Category
 from crowdfund.models.community import (Block, Comment, EmailOptOut, FaqEntry, Follow, Message, MessageThread,
                                         ProjectUpdate, Report, UpdateRevision)
+from crowdfund.models.growth import PointsEntry, Visit
 from crowdfund.models.jobs import PeriodicRun
 from crowdfund.models.legal import Consent, LegalDocument
 from crowdfund.models.ledger import (Guarantee, LedgerAccount, LedgerEntry, LedgerHead, LedgerTransaction,
@@ -31,4 +32,5 @@ __all__ = [
     "PeriodicRun", "Pledge", "PledgeStatus", "Project", "ProjectDocument", "ProjectEvent", "ProjectKind",
     "ProjectStatus", "ReviewDecision", "ReviewFinding", "RewardTier", "Role", "Severity", "ShippingRate",
     "ShippingRegion", "SmsCode", "SmsPurpose", "User", "UserRole", "VerificationKind", "VerificationStatus",
+    "PointsEntry", "Visit",
 ]
