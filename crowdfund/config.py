@@ -141,6 +141,8 @@ class Config:
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         # Anonymous visitors' public pages are cached in Redis, exactly (crowdfund/pagecache.py); 0 turns it off.
         self.PAGE_CACHE_SECONDS = int(env.get("PAGE_CACHE_SECONDS", "300"))
+        # Project-page visits wait in the web process this long, then go to Redis in one push (0: at once).
+        self.VISIT_BATCH_SECONDS = float(env.get("VISIT_BATCH_SECONDS", "1"))
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", self.ENV_NAME == "production")

@@ -10,6 +10,7 @@ from crowdfund import pagecache, visits
 from crowdfund.extensions import db
 from crowdfund.jobs import flush_visits
 from crowdfund.models import Project, Visit
+from tests.conftest import wait_for
 
 BROWSER = "Mozilla/5.0 (Linux; Android 13; M2012K11AC) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120 Mobile"
 
@@ -80,7 +81,7 @@ def test_the_visitor_hash_changes_every_day_and_with_the_browser(app):
 @pytest.fixture
 def cached_app(make_app, redis_url):
     Redis.from_url(redis_url).flushdb()
-    return make_app(REDIS_URL=redis_url, PAGE_CACHE_SECONDS=300)
+    return make_app(REDIS_URL=redis_url, PAGE_CACHE_SECONDS=300, VISIT_BATCH_SECONDS=0)
 
 
 def test_with_redis_a_view_is_queued_and_the_job_writes_it_once_even_from_the_page_cache(cached_app, make_project,
@@ -116,3 +117,15 @@ def test_a_flush_that_died_after_taking_the_queue_is_finished_by_the_next_run_wi
         assert flush_visits() == 1, "the interrupted batch is finished, its written row not doubled"
         assert flush_visits() == 1, "then the visit queued meanwhile"
     assert len(recorded(cached_app)) == 3
+
+
+def test_views_are_pushed_to_redis_in_batches_by_a_thread_of_the_web_process(make_app, redis_url, make_project):
+    Redis.from_url(redis_url).flushdb()
+    app = make_app(REDIS_URL=redis_url, VISIT_BATCH_SECONDS=0.2)
+    slug = make_project()
+    redis = Redis.from_url(redis_url)
+    for _ in range(3):
+        view(app.test_client(), f"/projects/{slug}")
+    assert wait_for(lambda: redis.llen(visits.QUEUE_KEY) == 3, timeout=5), "pushed within the batch interval"
+    with app.app_context():
+        assert flush_visits() == 3
