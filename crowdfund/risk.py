@@ -355,7 +355,7 @@ def alerts(status="open", limit=100):
 
 def counts():
     """{status: number of alerts}, every status present."""
-    found = dict(db.session.execute(select(RiskAlert.status, func.count(RiskAlert.id)).group_by(RiskAlert.status)))
+    found = dict(db.session.execute(select(RiskAlert.status, func.count(RiskAlert.id)).group_by(RiskAlert.status)).all())
     return {status: found.get(status, 0) for status in STATUSES}
 
 
