@@ -318,6 +318,8 @@ def record(findings, now=None):
                 continue
             except IntegrityError:  # another run opened it a moment ago: refresh that one
                 alert = db.session.scalar(select(RiskAlert).where(RiskAlert.open_key == key))
+                if alert is None:
+                    continue
         alert.evidence, alert.last_seen_at = finding.evidence, now
     db.session.commit()
     return opened
@@ -355,7 +357,8 @@ def alerts(status="open", limit=100):
 
 def counts():
     """{status: number of alerts}, every status present."""
-    found = dict(db.session.execute(select(RiskAlert.status, func.count(RiskAlert.id)).group_by(RiskAlert.status)).all())
+    found = dict(db.session.execute(select(RiskAlert.status, func.count(RiskAlert.id))
+                                    .group_by(RiskAlert.status)).all())
     return {status: found.get(status, 0) for status in STATUSES}
 
 

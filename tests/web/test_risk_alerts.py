@@ -13,11 +13,6 @@ from tests.web.test_discovery import count_queries
 HTMX = {"HX-Request": "true"}
 
 
-def project_id(app, slug):
-    with app.app_context():
-        return db.session.scalar(select(Project.id).filter_by(slug=slug))
-
-
 def open_alert(app, slug, rule="backer_share", subject="backer:1", evidence=None):
     """An alert as a rule would have raised it (the rules themselves are tested in tests/unit/test_risk.py)."""
     with app.app_context():

@@ -81,7 +81,8 @@ def _refused(alert, error):
     db.session.rollback()
     message = {"resolved": _("This alert is already resolved."),
                "acknowledged": _("This alert was already acknowledged."),
-               "not_suspendable": _("Only a live campaign can be suspended.")}.get(error.code, _("That is not possible."))
+               "not_suspendable": _("Only a live campaign can be suspended.")}.get(error.code,
+                                                                                    _("That is not possible."))
     if is_htmx():
         return _alert_page(alert, status=409, notice=message)
     return redirect_after_post(url_for("moderation.alert", alert_id=alert.id), message, "error")
