@@ -206,3 +206,34 @@ def test_reporting_is_rate_limited(make_app, make_project, make_user):
     Browserless(client).login(email=email)
     slugs = [make_project() for _ in range(3)]
     assert [report(client, slug, {"category": "other"}).status_code for slug in slugs] == [303, 303, 429]
+
+
+def test_the_pledge_view_keeps_a_hash_of_the_address_and_a_paid_pledge_checks_the_project(app, client,
+                                                                                         make_project, login_as):
+    """Five paid pledges in a minute from one account and address: the fifth payment raises the alerts at once."""
+    from crowdfund import pledging
+    from crowdfund.models import Pledge
+    from crowdfund.sessions import hash_ip
+    from tests.web.test_pledge_form import form_data
+
+    app.config.update(RISK_PLEDGES_PER_WINDOW=5, RISK_PLEDGES_WINDOW_MINUTES=10)
+    slug = make_project(tiers=[dict(title="电子版", price_fen=30_00, physical=False, shipping={})])
+    login_as()
+    with app.app_context():
+        tier_id = db.session.scalar(select(Project).filter_by(slug=slug)).tiers[0].id
+    for n in range(5):
+        response = client.post(f"/projects/{slug}/back", data=form_data(client, slug, tier_id, amount="30"),
+                               environ_base={"REMOTE_ADDR": "203.0.113.9"})
+        assert response.status_code == 303
+        with app.app_context():
+            assert db.session.scalar(select(func.count(RiskAlert.id))) == 0  # four paid pledges are no burst yet
+            latest = db.session.scalar(select(Pledge).order_by(Pledge.id.desc()).limit(1))
+            assert pledging.record_payment(latest.out_trade_no, f"T-risk-{n}", latest.amount_fen) == "paid"
+    with app.app_context():
+        rows = db.session.scalars(select(Pledge).order_by(Pledge.id)).all()
+        assert len(rows) == 5 and {row.client_hash for row in rows} == {hash_ip("203.0.113.9")}
+        assert "203.0.113.9" not in str([row.client_hash for row in rows])
+        alerts = db.session.scalars(select(RiskAlert)).all()  # the fifth payment's check raised them
+        assert sorted(alert.subject.partition(":")[0] for alert in alerts) == ["backer", "ip"]
+        assert all(alert.rule == "pledge_burst" and alert.evidence["pledges"] == 5 for alert in alerts)
+        assert risk.run_rules() == 0 and db.session.scalar(select(func.count(RiskAlert.id))) == 2
