@@ -138,6 +138,19 @@ class Config:
         # Delivery (SPEC 2.9).
         self.AUTO_CONFIRM_DAYS = int(env.get("AUTO_CONFIRM_DAYS", "15"))  # receipt confirmed this long after shipping
         self.LATE_GRACE_DAYS = int(env.get("LATE_GRACE_DAYS", "30"))  # after the promised month, backers may claim
+        # Risk rules (SPEC 4.3, crowdfund/risk.py); a reward is overdue after its month plus LATE_GRACE_DAYS.
+        self.RISK_SURGE_FACTOR = float(env.get("RISK_SURGE_FACTOR", "5"))  # last 24 h vs the trailing daily average
+        self.RISK_SURGE_FLOOR_FEN = int(env.get("RISK_SURGE_FLOOR_FEN", "1000000"))  # ¥10,000 in 24 h at least
+        self.RISK_SURGE_TRAILING_DAYS = int(env.get("RISK_SURGE_TRAILING_DAYS", "7"))
+        self.RISK_BACKER_SHARE = int(env.get("RISK_BACKER_SHARE", "50"))  # percent of what a project raised
+        self.RISK_BACKER_SHARE_FLOOR_FEN = int(env.get("RISK_BACKER_SHARE_FLOOR_FEN", "500000"))  # raised ¥5,000+
+        self.RISK_PLEDGES_WINDOW_MINUTES = int(env.get("RISK_PLEDGES_WINDOW_MINUTES", "10"))
+        self.RISK_PLEDGES_PER_WINDOW = int(env.get("RISK_PLEDGES_PER_WINDOW", "5"))  # from one account or address
+        self.RISK_COMPLAINTS_24H = int(env.get("RISK_COMPLAINTS_24H", "3"))  # distinct people reporting a project
+        self.RISK_NO_UPDATE_DAYS = int(env.get("RISK_NO_UPDATE_DAYS", "30"))  # silence while delivering
+        self.RISK_REFUND_CLAIMS = int(env.get("RISK_REFUND_CLAIMS", "5"))  # claims and cancellations ...
+        self.RISK_REFUND_CLAIMS_DAYS = int(env.get("RISK_REFUND_CLAIMS_DAYS", "7"))  # ... within this many days
+        self.RATELIMIT_REPORT = env.get("RATELIMIT_REPORT", "5 per minute;20 per day")  # project reports, per account
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         # Anonymous visitors' public pages are cached in Redis, exactly (crowdfund/pagecache.py); 0 turns it off.
         self.PAGE_CACHE_SECONDS = int(env.get("PAGE_CACHE_SECONDS", "300"))

@@ -17,7 +17,7 @@ from flask import current_app
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
-from crowdfund import lifecycle
+from crowdfund import lifecycle, risk
 from crowdfund.domain import RuleError
 from crowdfund.extensions import db
 from crowdfund.models import Guarantee, Pledge, PledgeStatus, Project, ProjectStatus, Refund, RewardTier
@@ -296,6 +296,7 @@ def claim_late(pledge, backer, today=None):
     refund = refunds.request_refund(pledge, "late", amount_fen=from_escrow + from_guarantor,
                                     guarantee_fen=from_guarantor, commit=False)
     db.session.commit()
+    risk.queue_check(pledge.project_id)
     return refunds.queue(refund)
 
 

@@ -330,9 +330,28 @@ def _community(backers):
     return 1
 
 
+def _risk_alert(backers):
+    """One open alert in the moderators' queue: three backers reported the backpack within the hour."""
+    from crowdfund import risk
+    from crowdfund.models import Report, RiskAlert
+
+    project = db.session.scalar(select(Project).where(Project.title == "极简帆布背包"))
+    if project is None or db.session.scalar(select(RiskAlert.id).limit(1)):
+        return 0
+    now = utcnow()
+    texts = [("fraud", "图片和另一家店铺的商品一模一样。"), ("infringement", "背包设计抄袭了某品牌的专利款式。"),
+             ("fraud", "创作者的联系方式打不通。")]
+    for n, (category, text) in enumerate(texts):
+        db.session.add(Report(target_kind="project", target_id=project.id, reporter_id=backers[n].id,
+                              category=category, reason=text, created_at=now - timedelta(minutes=50 - 20 * n)))
+    db.session.commit()
+    return len(risk.check_project(project, now=now))
+
+
 def seed_demo():
     """Create whatever demo data is missing; returns what was created."""
     categories = ensure_categories()
     users, backers = _users()
     created = _projects(backers)
-    return {"users": users, "categories": categories, "projects": created, "conversations": _community(backers)}
+    return {"users": users, "categories": categories, "projects": created, "conversations": _community(backers),
+            "risk_alerts": _risk_alert(backers)}

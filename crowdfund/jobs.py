@@ -38,3 +38,21 @@ def flush_visits():
     from crowdfund import visits
 
     return visits.flush()
+
+
+@periodic(interval=600)
+def run_risk_rules(now=None):
+    """Every risk rule over every project; alerts land in the moderators' queue."""
+    from crowdfund import risk
+
+    return risk.run_rules(now=now)
+
+
+def check_project_risk(project_id):
+    """The risk rules over one project, after a paid pledge, a report or a refund claim."""
+    from crowdfund import risk
+    from crowdfund.extensions import db
+    from crowdfund.models import Project
+
+    project = db.session.get(Project, project_id)
+    return len(risk.check_project(project)) if project is not None else 0

@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from crowdfund import divisions, ledger, legal, lifecycle
+from crowdfund import divisions, ledger, legal, lifecycle, risk
 from crowdfund.extensions import db
 from crowdfund.models import Pledge, PledgeStatus, RewardTier
 from crowdfund.models.base import utcnow
@@ -197,7 +197,7 @@ def find_by_key(backer, idempotency_key):
 
 
 def start(backer, project, tier, amount_fen, *, idempotency_key, region=None, address=None, anonymous=False,
-          risk_accepted=False, channel="pc", consent=False, now=None):
+          risk_accepted=False, channel="pc", consent=False, client_hash=None, now=None):
     """Create a pending pledge holding its tier slot; the same idempotency key returns the same pledge.
 
     With `consent` (the pledge form's risk checkbox), the backer's acceptance of the platform's and the project's
@@ -224,7 +224,7 @@ def start(backer, project, tier, amount_fen, *, idempotency_key, region=None, ad
     pledge = Pledge(project_id=project.id, tier_id=tier.id if tier else None, backer_id=backer.id,
                     amount_fen=priced.total_fen, shipping_fen=priced.shipping_fen, status=P.PENDING,
                     idempotency_key=idempotency_key, out_trade_no=new_out_trade_no(now), channel=channel,
-                    anonymous=bool(anonymous), risk_accepted_at=now, created_at=now,
+                    anonymous=bool(anonymous), risk_accepted_at=now, created_at=now, client_hash=client_hash,
                     expires_at=now + timedelta(minutes=current_app.config["PLEDGE_HOLD_MINUTES"]))
     if tier is not None and tier.physical:
         pledge.ship_region = region
@@ -287,6 +287,7 @@ def record_payment(out_trade_no, trade_no, total_fen, paid_at=None):
         notify(pledge.backer_id, "pledge_paid", link=f"/me/pledges/{pledge.id}", project_id=pledge.project_id,
                key=f"paid:{pledge.id}", title=pledge.project.title, amount_fen=total_fen)
         db.session.commit()
+        risk.queue_check(pledge.project_id)
         if pledge.replaces_id is not None:
             _replace_after_payment(pledge)
         return "paid"
@@ -368,6 +369,7 @@ def cancel(pledge, backer, now=None):
     db.session.commit()
     if refund is not None:
         refunds.queue(refund)
+        risk.queue_check(pledge.project_id)
     return pledge
 
 

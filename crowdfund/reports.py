@@ -1,13 +1,14 @@
-"""What people reported (a comment or a private message) and how moderators settle it."""
+"""What people reported (a comment, a private message or a project) and how moderators settle it."""
 from collections import defaultdict
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, lazyload
 
 from crowdfund.comments import CommentError, _authors, delete_comment
 from crowdfund.extensions import db
-from crowdfund.models import Comment, Message, Report, Role, User
+from crowdfund.models import Comment, Message, Project, Report, Role, User
 from crowdfund.models.base import utcnow
 
 
@@ -15,12 +16,13 @@ from crowdfund.models.base import utcnow
 class ReportedItem:
     """One reported comment or private message with its open reports (oldest first)."""
 
-    kind: str  # "comment" or "message"
+    kind: str  # "comment", "message" or "project"
     target_id: int
     reports: list  # [(Report, reporter User)]
     comment: Comment | None
     message: Message | None
     sender: User | None  # the message's sender
+    project: Project | None = None  # a reported project
 
 
 def open_reports(limit=200):
@@ -34,6 +36,7 @@ def open_reports(limit=200):
                                .options(_authors(), joinedload(Comment.project), lazyload(Comment.replies)))
     comments = {c.id: c for c in found}
     messages = {m.id: m for m in db.session.scalars(select(Message).where(Message.id.in_(wanted["message"])))}
+    reported_projects = {p.id: p for p in db.session.scalars(select(Project).where(Project.id.in_(wanted["project"])))}
     user_ids = {r.reporter_id for r in reports} | {m.sender_id for m in messages.values()}
     users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(user_ids))
                                                  .options(lazyload(User.role_rows)))}
@@ -44,7 +47,9 @@ def open_reports(limit=200):
             message = messages.get(report.target_id) if report.target_kind == "message" else None
             grouped[key] = ReportedItem(report.target_kind, report.target_id, [],
                                         comments.get(report.target_id) if report.target_kind == "comment" else None,
-                                        message, users.get(message.sender_id) if message else None)
+                                        message, users.get(message.sender_id) if message else None,
+                                        reported_projects.get(report.target_id) if report.target_kind == "project"
+                                        else None)
         grouped[key].reports.append((report, users.get(report.reporter_id)))
     return list(grouped.values())
 
@@ -59,6 +64,8 @@ def resolve_reports(report, moderator, delete=False, now=None):
         message = db.session.get(Message, report.target_id)
         if message is not None and message.hidden_at is None:
             message.hidden_at, message.hidden_by_id = now, moderator.id
+    elif delete and report.target_kind == "project":
+        raise CommentError("not_comment")  # a project is suspended or cancelled from its alert, not deleted
     elif delete:
         comment = db.session.get(Comment, report.target_id) if report.target_kind == "comment" else None
         if comment is None:
@@ -69,3 +76,49 @@ def resolve_reports(report, moderator, delete=False, now=None):
         Report.resolved_at.is_(None)).values(resolved_at=now, resolved_by_id=moderator.id)).rowcount
     db.session.commit()
     return closed
+
+
+PROJECT_REPORT_CATEGORIES = ("fraud", "prohibited", "infringement", "not_delivering", "other")
+PROJECT_REPORT_TEXT_MAX = 500
+
+
+class ReportError(Exception):
+    """A report that cannot be taken; `code` says why."""
+
+    def __init__(self, code):
+        super().__init__(code)
+        self.code = code
+
+
+def report_project(project, reporter, category, text="", now=None):
+    """Report a project to the moderators (举报), once per person; returns False if this person already had.
+
+    Project reports feed the complaints risk rule (crowdfund/risk.py) and are checked at once, in a job."""
+    from crowdfund import lifecycle, risk
+
+    if category not in PROJECT_REPORT_CATEGORIES:
+        raise ReportError("category")
+    if project.creator_id == reporter.id:
+        raise ReportError("own")
+    if not lifecycle.is_public(project):
+        raise ReportError("not_public")
+    done = db.session.scalar(select(Report.id).where(Report.target_kind == "project", Report.target_id == project.id,
+                                                     Report.reporter_id == reporter.id))
+    if done:
+        return False
+    db.session.add(Report(target_kind="project", target_id=project.id, reporter_id=reporter.id, category=category,
+                          reason=(text or "").strip()[:PROJECT_REPORT_TEXT_MAX], created_at=now or utcnow()))
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same person, twice at once
+        db.session.rollback()
+        return False
+    risk.queue_check(project.id)
+    return True
+
+
+def has_reported(project, user):
+    """Whether this signed-in user already reported the project."""
+    return bool(db.session.scalar(select(Report.id).where(Report.target_kind == "project",
+                                                          Report.target_id == project.id,
+                                                          Report.reporter_id == user.id)))

@@ -28,7 +28,7 @@ DEMO_PASSWORDS = {
 NOT_WALKED = {"auth.logout", "static", "assets.show", "media.show"}
 NO_LIMITS = {f"RATELIMIT_{name}": "100000 per minute" for name in
              ("LOGIN", "SIGNUP", "SIGNUP_ATTEMPTS", "LOGIN_ACCOUNT", "ACCOUNT_EMAIL", "VERIFY_RESEND", "PLEDGE",
-              "COMMENT", "MESSAGE", "NOTIFY", "SMS", "SMS_IP", "PASSWORD_RESET")}
+              "COMMENT", "MESSAGE", "NOTIFY", "SMS", "SMS_IP", "PASSWORD_RESET", "REPORT")}
 
 
 def build_world(database_url, instance, sandbox_key_dir, **overrides):
@@ -70,7 +70,7 @@ def _ids(statement, limit=3):
 def argument_values(email):
     """For each URL argument name, a few real values, the account's own objects first (call in an app context)."""
     from crowdfund.legal import DOCUMENTS
-    from crowdfund.models import DataExport, LegalDocument, LoginSession
+    from crowdfund.models import DataExport, LegalDocument, LoginSession, RiskAlert
     from crowdfund.models import (Address, Comment, CreatorVerification, FaqEntry, Message, MessageThread,
                                   Notification, Pledge, Project, ProjectDocument, ProjectUpdate, Refund, Report,
                                   RewardTier, SandboxTrade, User, Withdrawal)
@@ -123,6 +123,7 @@ def argument_values(email):
         "version": _ids(select(LegalDocument.version).order_by(LegalDocument.id)) or ["1"],
         "export_id": _ids(select(DataExport.id)) or ["1"],
         "session_id": own_first(LoginSession.id, LoginSession.user_id == uid) or ["1"],
+        "alert_id": _ids(select(RiskAlert.id)) or ["1"],
     }
 
 

@@ -17,6 +17,7 @@ from crowdfund.models.privacy import DataExport
 from crowdfund.models.project import (FundingMode, Project, ProjectDocument, ProjectEvent, ProjectKind,
                                       ProjectStatus)
 from crowdfund.models.review import ReviewDecision, ReviewFinding, Severity
+from crowdfund.models.risk import RiskAlert
 from crowdfund.models.sandbox import SandboxRefund, SandboxTrade
 from crowdfund.models.reward import RewardTier, ShippingRate, ShippingRegion
 from crowdfund.models.user import Role, User, UserRole
@@ -30,7 +31,7 @@ __all__ = [
     "Address", "PaymentNotification", "SandboxRefund", "SandboxTrade",
     "AuditEntry", "Category", "Consent", "LegalDocument", "DataExport", "CreatorVerification", "FundingMode", "Media", "MediaKind", "Notification",
     "PeriodicRun", "Pledge", "PledgeStatus", "Project", "ProjectDocument", "ProjectEvent", "ProjectKind",
-    "ProjectStatus", "ReviewDecision", "ReviewFinding", "RewardTier", "Role", "Severity", "ShippingRate",
+    "ProjectStatus", "ReviewDecision", "ReviewFinding", "RewardTier", "RiskAlert", "Role", "Severity", "ShippingRate",
     "ShippingRegion", "SmsCode", "SmsPurpose", "User", "UserRole", "VerificationKind", "VerificationStatus",
     "PointsEntry", "Visit",
 ]

@@ -137,15 +137,16 @@ class Block(db.Model):
 
 
 class Report(db.Model):
-    """Someone reports a comment or a private message to the moderators (once per person and item)."""
+    """Someone reports a comment, a private message or a project to the moderators (once per person and item)."""
 
     __tablename__ = "reports"
     __table_args__ = (UniqueConstraint("target_kind", "target_id", "reporter_id", name="uq_reports_target_reporter"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    target_kind: Mapped[str] = mapped_column(String(12))  # "comment" or "message"
+    target_kind: Mapped[str] = mapped_column(String(12))  # "comment", "message" or "project"
     target_id: Mapped[int] = mapped_column()
     reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    category: Mapped[str | None] = mapped_column(String(20))  # a project report's reason (crowdfund.reports)
     reason: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)

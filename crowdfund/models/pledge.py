@@ -2,7 +2,7 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crowdfund.extensions import db
@@ -29,6 +29,7 @@ class Pledge(db.Model):
         CheckConstraint("shipping_fen >= 0", name="shipping_nonnegative"),
         UniqueConstraint("backer_id", "idempotency_key", name="uq_pledges_backer_idempotency"),
         CheckConstraint("rating IS NULL OR (rating >= 1 AND rating <= 5)", name="rating_range"),
+        Index("ix_pledges_project_created", "project_id", "created_at"),  # the risk rules' recent-pledges window
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -66,6 +67,7 @@ class Pledge(db.Model):
     rating: Mapped[int | None] = mapped_column(Integer)
     rating_comment: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    client_hash: Mapped[str | None] = mapped_column(String(64))  # HMAC of the pledging address (risk rules), never the IP
 
     project = relationship("Project")
     tier = relationship("RewardTier")

@@ -19,7 +19,7 @@ STAFF = {Role.MODERATOR: "moderator@demo.crowdfund.test", Role.FINANCE: "finance
 # Routes anyone may use on any object (reading public pages; commenting, following, reporting as oneself).
 PUBLIC = {
     "projects.show", "projects.category", "projects.creator", "projects.backers", "projects.funds",
-    "comments.index", "comments.show", "comments.create", "comments.reply", "comments.report",
+    "comments.index", "comments.show", "comments.create", "comments.reply", "comments.report", "projects.report",
     "updates.index", "updates.show", "updates.feed", "updates.follow", "updates.unfollow", "updates.remind",
     "updates.stop_reminder", "pledges.back", "notices.unsubscribe", "notices.project_email",
     "legal.document", "legal.version",

@@ -254,8 +254,10 @@ def questions():
 @bp.route("/moderation/reports")
 @role_required(Role.MODERATOR)
 def reports():
-    """Reported comments and private messages, oldest first."""
-    return render("comments/reports.html", items=open_reports())
+    """Reported comments, private messages and projects, oldest first."""
+    from crowdfund.blueprints.projects.forms import REPORT_CATEGORY_NAMES
+
+    return render("comments/reports.html", items=open_reports(), report_categories=REPORT_CATEGORY_NAMES)
 
 
 @bp.route("/moderation/reports/<int:report_id>", methods=["POST"])

@@ -81,3 +81,10 @@ class GuaranteeForm(FlaskForm):
 
         if not verification.valid_credit_code(field.data):
             raise ValidationError(_l("Enter a valid 18-character unified social credit code."))
+
+
+class ResolveAlertForm(FlaskForm):
+    """Settle a risk alert: what was found and done (kept in the audit log)."""
+
+    note = TextAreaField(_l("Resolution note"), validators=[DataRequired(), Length(max=2000)],
+                         render_kw={"rows": 3, "maxlength": 2000})

@@ -19,6 +19,7 @@ from crowdfund.models import Pledge
 from crowdfund.payments import PaymentError, waiting
 from crowdfund.payments.base import CHANNELS, channel_for
 from crowdfund.security import email_verified_required, login_required
+from crowdfund.sessions import hash_ip
 from crowdfund.inputs import db_int
 
 ERROR_FIELDS = {"amount": "amount", "sold_out": "tier", "unpaid_hold": "tier", "unpaid_limit": "tier", "region": "region", "address": "name", "risk": "accept_risk"}
@@ -202,7 +203,7 @@ def back(slug):
         pledge = pledging.start(current_user, project, tier, form.amount.data,
                                 idempotency_key=form.idempotency_key.data, region=region, address=address,
                                 anonymous=form.anonymous.data, risk_accepted=form.accept_risk.data,
-                                channel=form.channel.data, consent=True)
+                                channel=form.channel.data, consent=True, client_hash=hash_ip(request.remote_addr))
     except pledging.PledgeError as error:
         return _render_form(project, progress, counts, form, tier, status=422, error=_show_errors(form, [error]))
     if tier is not None and tier.physical and _saved(form) is None and form.save_address.data:

@@ -1,16 +1,23 @@
 """Views backers use to find and read projects."""
-from flask import abort, request
+from flask import abort, current_app, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from crowdfund import (accountability, comments, delivery, discovery, guarantees, ledger, lifecycle, messaging,
-                       pagecache, updates)
+                       pagecache, projects, reports, updates)
 from crowdfund.blueprints.projects import bp
 from crowdfund.catalog import category_tree
-from crowdfund.htmx import is_htmx, render
-from crowdfund.extensions import db
+from crowdfund.htmx import is_htmx, redirect_after_post, render
+from crowdfund.extensions import db, limiter
+from crowdfund.security import account_or_address, login_required
 from crowdfund.models import Role, User
 from crowdfund.models.base import utcnow
 from crowdfund.inputs import db_int
+
+# Reports of projects, per account; refused input (422) does not use the budget up.
+report_limit = limiter.shared_limit(lambda: current_app.config["RATELIMIT_REPORT"], scope="project-report",
+                                    key_func=account_or_address, methods=["POST"],
+                                    deduct_when=lambda response: response.status_code < 400)
 
 
 @bp.route("/projects/<slug>")
@@ -19,7 +26,7 @@ def show(slug):
     return show_page(slug)
 
 
-def show_page(slug, block=None, status=200, guarantee_form=None):
+def show_page(slug, block=None, status=200, guarantee_form=None, **extra):
     """The project page (or one of its blocks), also for the moderators' tools that post back to it."""
     project, progress, counts = discovery.project_page(slug)
     if project is None or not lifecycle.visible_to(project, current_user):
@@ -39,7 +46,41 @@ def show_page(slug, block=None, status=200, guarantee_form=None):
                   can_pledge=lifecycle.accepts_pledges(project), reliability=delivery.reliability(project.creator_id),
                   guarantee=guarantee, guarantee_form=guarantee_form,
                   show_explanation=bool(project.creator_explanation) and accountability.needs_explanation(project),
-                  **community)
+                  **_report_context(project, extra), **community)
+
+
+def _report_context(project, extra):
+    """The report form for signed-in visitors other than the creator (anonymous ones get a sign-in link)."""
+    from crowdfund.blueprints.projects.forms import ProjectReportForm
+
+    if not current_user.is_authenticated or current_user.id == project.creator_id:
+        return {"report_form": None, **extra}
+    context = {"report_form": ProjectReportForm(formdata=None),
+               "reported": reports.has_reported(project, current_user), **extra}
+    return context
+
+
+@bp.route("/projects/<slug>/report", methods=["POST"])
+@login_required
+@report_limit
+def report(slug):
+    """Report a project to the moderators (举报), once per person."""
+    from crowdfund.blueprints.projects.forms import ProjectReportForm
+
+    project = projects.get_by_slug(slug)
+    if project is None or not lifecycle.is_public(project):
+        abort(404)
+    form = ProjectReportForm()
+    if not form.validate_on_submit():
+        return show_page(slug, block="report_project", status=422, report_form=form)
+    try:
+        new = reports.report_project(project, current_user, form.category.data, form.text.data)
+    except reports.ReportError:
+        abort(403)  # its own creator (who is offered no form)
+    notice = _("Thank you. A moderator will look at it.") if new else _("You have already reported this project.")
+    if is_htmx():
+        return show_page(slug, block="report_project", report_notice=notice, reported=True)
+    return redirect_after_post(url_for("projects.show", slug=slug), notice)
 
 
 @bp.route("/creators/<int:user_id>")
