@@ -1,7 +1,7 @@
 """risk alerts: risk_alerts (one open alert per condition), pledges.client_hash, reports.category
 
 Revision ID: 0019_risk_alerts
-Revises: 0017_phone_sign_in
+Revises: 0018_visits_points
 Create Date: 2026-12-03 14:30:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0019_risk_alerts'
-down_revision = '0017_phone_sign_in'
+down_revision = '0018_visits_points'
 branch_labels = None
 depends_on = None
 
