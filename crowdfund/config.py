@@ -138,6 +138,9 @@ class Config:
         # Delivery (SPEC 2.9).
         self.AUTO_CONFIRM_DAYS = int(env.get("AUTO_CONFIRM_DAYS", "15"))  # receipt confirmed this long after shipping
         self.LATE_GRACE_DAYS = int(env.get("LATE_GRACE_DAYS", "30"))  # after the promised month, backers may claim
+        # Home-page boost (SPEC 6.1): creators with this many fully shipped funded projects, and no reward ever late,
+        # rank first in the trending and newly launched sections with an "on-time creator" badge.
+        self.ON_TIME_CREATOR_DELIVERED_PROJECTS = int(env.get("ON_TIME_CREATOR_DELIVERED_PROJECTS", "1"))
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         # Anonymous visitors' public pages are cached in Redis, exactly (crowdfund/pagecache.py); 0 turns it off.
         self.PAGE_CACHE_SECONDS = int(env.get("PAGE_CACHE_SECONDS", "300"))
