@@ -152,3 +152,40 @@ def test_a_creator_needs_a_fully_shipped_funded_project(app, make_project, make_
         _record(app, make_project(creator=twice, paid=[(backer, 99_00, 0)]), month=past_due, shipped=False,
                 status=ProjectStatus.SUCCESSFUL)
         assert delivery.on_time_creators([twice]) == set(), "a reward past its promised date is late"
+
+
+def test_on_time_creators_rank_first_among_the_newly_launched(app, make_project, make_user):
+    from crowdfund import discovery
+
+    backer = make_user()
+    steady = make_user(roles=["creator"])
+    _record(app, make_project(creator=steady, paid=[(backer, 99_00, 0)]))
+    make_project(title="最早结束", duration_days=3)
+    make_project(title="守约者的老项目", creator=steady)
+    make_project(title="刚上线", duration_days=40)
+    with app.app_context():
+        sections, _, on_time = discovery.home_sections(size=1)
+        assert [p.title for p in sections["ending"]] == ["最早结束"]
+        assert [p.title for p in sections["new"]] == ["守约者的老项目"], "before the newer project of someone else"
+        assert on_time == {steady}
+
+
+def test_the_public_page_is_cached_until_the_next_write(make_app, redis_url, make_user, funded):
+    from redis import Redis
+
+    from crowdfund.models import PledgeStatus
+
+    Redis.from_url(redis_url).flushdb()
+    cached = make_app(REDIS_URL=redis_url, PAGE_CACHE_SECONDS=300)
+    visitor = cached.test_client()
+    assert visitor.get("/stats").headers["X-Page-Cache"] == "miss"
+    hit = visitor.get("/stats")
+    assert hit.headers["X-Page-Cache"] == "hit" and 'id="total-raised">¥200.00<' in hit.get_data(as_text=True)
+    backer = make_user()
+    with cached.app_context():
+        project = db.session.scalar(db.select(Project).filter_by(slug=funded))
+        db.session.add(Pledge(project_id=project.id, backer_id=backer, amount_fen=50_00, paid_fen=50_00,
+                              status=PledgeStatus.PAID, paid_at=utcnow(), out_trade_no="STATS-CACHE-1"))
+        db.session.commit()
+    fresh = visitor.get("/stats")
+    assert fresh.headers["X-Page-Cache"] == "miss" and 'id="total-raised">¥250.00<' in fresh.get_data(as_text=True)
