@@ -226,7 +226,7 @@ class Dashboard:
 
 
 def dashboard(period=DEFAULT_PERIOD, now=None):
-    """The staff dashboard's figures for `period`, ending today (eight queries at most, whatever the data)."""
+    """The staff dashboard's figures for `period`, ending today (nine queries at most, whatever the data)."""
     now = now or utcnow()
     today = local_today(now)
     if period.days is None:

@@ -224,7 +224,7 @@ def dashboard():
     """Platform figures for a period: money, projects by state, success rate, users, per day and per category."""
     figures = stats.dashboard(stats.period_of(request.args.get("period")))
     locale = select_locale()
-    return render("moderation/dashboard.html", "figures", figures=figures, periods=stats.PERIODS,
+    return render("moderation/dashboard.html", "figures", figures=figures,
                   raised_chart=stats.raised_chart(figures.buckets, figures.period.monthly),
                   category_chart=stats.category_chart(figures.categories, locale), locale=locale,
                   category_name=stats.category_name)
