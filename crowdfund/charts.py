@@ -107,7 +107,10 @@ def line_chart(title, series, *, goal=None, goal_label="", width=640, height=260
     chart = leather.Chart(title)
     chart.add_x_scale(position(first), end)
     chart.add_y_scale(*_y_domain([y for line in series for _, y in line.points] + ([goal] if goal else [])))
-    if dated:
+    if dated and len(set(xs)) > 1 and all(x.day == 1 for x in xs):  # monthly figures: ticks on months
+        ticks = [(day - first).days for day in _month_ticks(first, last)]
+        chart.add_x_axis(ticks=ticks, tick_formatter=lambda n, _i, _c: _month_label(first + timedelta(days=n)))
+    elif dated:
         ticks = [(day - first).days for day in _date_ticks(first, first + timedelta(days=end))]
         chart.add_x_axis(ticks=ticks, tick_formatter=lambda n, _i, _c: _day_label(first + timedelta(days=n)))
     chart.add_y_axis(tick_formatter=_short_number)
@@ -123,6 +126,18 @@ def line_chart(title, series, *, goal=None, goal_label="", width=640, height=260
 
 def _day_label(day):
     return f"{day.month}-{day.day}"
+
+
+def _month_ticks(first, last, count=6):
+    months = (last.year - first.year) * 12 + last.month - first.month
+    step = max(1, -(-months // (count - 1)))
+    ticks = [date(first.year + (first.month - 1 + i) // 12, (first.month - 1 + i) % 12 + 1, 1)
+             for i in range(0, months + 1, step)]
+    return ticks if ticks[-1] == last else ticks + [last]
+
+
+def _month_label(day):
+    return f"{day.year}-{day.month:02d}"
 
 
 def bar_chart(title, rows, *, width=640, height=None):

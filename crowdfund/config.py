@@ -151,6 +151,10 @@ class Config:
         self.RISK_REFUND_CLAIMS = int(env.get("RISK_REFUND_CLAIMS", "5"))  # claims and cancellations ...
         self.RISK_REFUND_CLAIMS_DAYS = int(env.get("RISK_REFUND_CLAIMS_DAYS", "7"))  # ... within this many days
         self.RATELIMIT_REPORT = env.get("RATELIMIT_REPORT", "5 per minute;20 per day")  # project reports, per account
+
+        # Home-page boost (SPEC 6.1): creators with this many fully shipped funded projects, and no reward ever late,
+        # rank first in the trending and newly launched sections with an "on-time creator" badge.
+        self.ON_TIME_CREATOR_DELIVERED_PROJECTS = int(env.get("ON_TIME_CREATOR_DELIVERED_PROJECTS", "1"))
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         # Anonymous visitors' public pages are cached in Redis, exactly (crowdfund/pagecache.py); 0 turns it off.
         self.PAGE_CACHE_SECONDS = int(env.get("PAGE_CACHE_SECONDS", "300"))

@@ -86,21 +86,32 @@ def _live(now):
     return and_(Project.status == S.LIVE, Project.end_at > now)
 
 
+def _first(boost):
+    return [boost] if boost is not None else []
+
+
 def home_sections(now=None, size=4):
     """Featured, trending (most paid in the last 7 days), ending soon and newly launched live projects.
 
     A project appears in the first section it qualifies for only, so one screen never repeats a card.
+    Projects of on-time creators (delivery.on_time_creators, one query for every card) rank first in
+    the trending and newly launched sections; featured stays the moderators' choice. Returns
+    (sections, progress, on-time creator ids).
     """
+    from crowdfund import delivery
+
     now = now or utcnow()
+    on_time = delivery.on_time_creators(select(Project.creator_id).where(_live(now)).distinct(), now.date())
+    boost = case((Project.creator_id.in_(on_time), 0), else_=1) if on_time else None
     recent = (select(Pledge.project_id, func.sum(Pledge.amount_fen).label("recent"))
               .where(Pledge.status == PledgeStatus.PAID, Pledge.paid_at >= now - timedelta(days=7))
               .group_by(Pledge.project_id).subquery())
     queries = {
         "featured": _cards().where(Project.featured).order_by(Project.launch_at.desc(), Project.id.desc()),
         "trending": _cards().join(recent, recent.c.project_id == Project.id)
-                            .order_by(recent.c.recent.desc(), Project.id),
+                            .order_by(*_first(boost), recent.c.recent.desc(), Project.id),
         "ending": _cards().order_by(Project.end_at, Project.id),
-        "new": _cards().order_by(Project.launch_at.desc(), Project.id.desc()),
+        "new": _cards().order_by(*_first(boost), Project.launch_at.desc(), Project.id.desc()),
     }
     sections, shown = {}, []
     for key, query in queries.items():
@@ -116,7 +127,7 @@ def home_sections(now=None, size=4):
         oldest = db.session.scalar(select(func.min(Pledge.paid_at)).where(
             Pledge.status == PledgeStatus.PAID, Pledge.paid_at >= now - timedelta(days=7)))
         pagecache.valid_until(oldest and oldest + timedelta(days=7))
-    return sections, progress_for(list(everyone.values()))
+    return sections, progress_for(list(everyone.values())), on_time
 
 
 def _escape_like(term):

@@ -42,7 +42,7 @@ VERSION_KEY = "crowdfund:content-version"
 PLACEHOLDER = b"__crowdfund_csrf_token__"
 WRITES = ("INSERT", "UPDATE", "DELETE", "WITH", "MERGE", "TRUNCATE")
 CACHED_ENDPOINTS = {
-    "public.index", "projects.show", "projects.category", "projects.search", "projects.funds",
+    "public.index", "public.stats", "projects.show", "projects.category", "projects.search", "projects.funds",
     "projects.backers", "projects.creator", "comments.index", "updates.index",
 }
 

@@ -92,7 +92,7 @@ def test_every_public_page_is_within_its_budget(browser, live_server, demo):
     pages = ["/", f"/categories/{demo['category']}", "/search?q=灯", f"/projects/{demo['big']}",
              f"/projects/{demo['big']}/funds", f"/projects/{demo['big']}/updates", f"/projects/{demo['lamp']}/updates",
              f"/projects/{demo['big']}/comments", f"/projects/{demo['lamp']}", f"/projects/{demo['big']}/backers",
-             f"/creators/{demo['creator']}", "/login", "/signup"]
+             f"/creators/{demo['creator']}", "/login", "/signup", "/stats"]
     report = {path: measure(context, path) for path in pages}
     page = context.new_page()
     log_in(page, "backer@demo.crowdfund.test", "demo-backer-pass")
@@ -144,7 +144,7 @@ def test_axe_finds_nothing_serious_for_backers_creators_moderators_and_finance(b
     from crowdfund.projects import STEPS
 
     visits = {
-        None: ["/", f"/projects/{demo['big']}", f"/projects/{demo['lamp']}"],
+        None: ["/", f"/projects/{demo['big']}", f"/projects/{demo['lamp']}", "/stats"],
         ("backer@demo.crowdfund.test", "demo-backer-pass"): [
             f"/projects/{demo['big']}/back", f"/projects/{demo['lamp']}/back",
             (f"/projects/{demo['big']}/back", submit_invalid("确认并支付"))],
@@ -153,7 +153,7 @@ def test_axe_finds_nothing_serious_for_backers_creators_moderators_and_finance(b
             (f"/me/projects/{demo['draft']}/edit/basics", submit_invalid("下一步", "title"))],
         ("moderator@demo.crowdfund.test", "demo-moderator-pass"): [
             "/moderation/", f"/moderation/projects/{demo['waiting']}", "/moderation/verifications",
-            "/moderation/questions", "/moderation/reports"],
+            "/moderation/questions", "/moderation/reports", "/moderation/dashboard"],
         ("finance@demo.crowdfund.test", "demo-finance-pass"): [
             "/finance/withdrawals", "/finance/refunds", "/finance/reconciliation"],
     }

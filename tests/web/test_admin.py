@@ -7,7 +7,7 @@ from crowdfund.extensions import db
 from crowdfund.models import Role, User
 from crowdfund.security import role_required
 
-PUBLIC_ENDPOINTS = {"static", "assets.show", "public.index", "public.set_locale", "public.healthz",
+PUBLIC_ENDPOINTS = {"static", "assets.show", "public.index", "public.set_locale", "public.healthz", "public.stats",
                     # Every version of every legal document is public (the footer links them).
                     "legal.document", "legal.version",
                     "auth.signup", "auth.login", "auth.logout", "projects.show", "projects.category",

@@ -4,14 +4,14 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
 
-from crowdfund import accountability, discovery, guarantees, projects, review, verification
+from crowdfund import accountability, discovery, guarantees, projects, review, stats, verification
 from crowdfund.blueprints.moderation import bp
 from crowdfund.blueprints.moderation.forms import (ApproveForm, ChangesForm, GuaranteeForm, RejectForm,
                                                    VerificationDecisionForm)
 from crowdfund.confirmation import Confirmation
 from crowdfund.extensions import db
 from crowdfund.htmx import redirect_after_post, render
-from crowdfund.i18n import format_money
+from crowdfund.i18n import format_money, select_locale
 from crowdfund.models import CreatorVerification, ProjectStatus, Role, User
 from crowdfund.security import role_required, safe_next
 
@@ -216,3 +216,15 @@ def decide_verification(verification_id):
     except verification.VerificationError:
         abort(409)
     return redirect_after_post(url_for("moderation.verifications"), _("Decision saved."))
+
+
+@bp.route("/dashboard")
+@role_required(Role.MODERATOR)
+def dashboard():
+    """Platform figures for a period: money, projects by state, success rate, users, per day and per category."""
+    figures = stats.dashboard(stats.period_of(request.args.get("period")))
+    locale = select_locale()
+    return render("moderation/dashboard.html", "figures", figures=figures,
+                  raised_chart=stats.raised_chart(figures.buckets, figures.period.monthly),
+                  category_chart=stats.category_chart(figures.categories, locale), locale=locale,
+                  category_name=stats.category_name)
