@@ -138,6 +138,10 @@ class Config:
         # Delivery (SPEC 2.9).
         self.AUTO_CONFIRM_DAYS = int(env.get("AUTO_CONFIRM_DAYS", "15"))  # receipt confirmed this long after shipping
         self.LATE_GRACE_DAYS = int(env.get("LATE_GRACE_DAYS", "30"))  # after the promised month, backers may claim
+        # Creator analytics (SPEC 4.2): pledge amount bands (boundaries in yuan) and the longest range shown.
+        self.ANALYTICS_AMOUNT_BANDS = sorted({int(v) for v in env.get("ANALYTICS_AMOUNT_BANDS", "50,200,500,2000")
+                                             .split(",") if v.strip()})
+        self.ANALYTICS_MAX_DAYS = int(env.get("ANALYTICS_MAX_DAYS", "366"))
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         # Anonymous visitors' public pages are cached in Redis, exactly (crowdfund/pagecache.py); 0 turns it off.
         self.PAGE_CACHE_SECONDS = int(env.get("PAGE_CACHE_SECONDS", "300"))
