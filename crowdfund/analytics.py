@@ -212,23 +212,27 @@ def yuan(fen):
     return round(fen / 100, 2)
 
 
+PHONE = {"width": 400}  # drawn for a phone's width, so the labels stay legible when the SVG fills the screen
+
+
 def chart_set(result):
     """The page's charts as SVG (None when there is nothing to draw)."""
     days = result.days
+    lines = {**PHONE, "height": 240}
     return {
         "visits": charts.line_chart(_("Visits per day"), [
             charts.Series(_("Visits"), [(d.day, d.visits) for d in days]),
-            charts.Series(_("Unique visitors"), [(d.day, d.visitors) for d in days], dashed=True)]),
+            charts.Series(_("Unique visitors"), [(d.day, d.visitors) for d in days], dashed=True)], **lines),
         "backers": charts.line_chart(_("Paid pledges per day"),
-                                     [charts.Series(_("Paid pledges"), [(d.day, d.backers) for d in days])]),
+                                     [charts.Series(_("Paid pledges"), [(d.day, d.backers) for d in days])], **lines),
         "funding": charts.line_chart(_("Raised so far (¥)"),
                                      [charts.Series(_("Raised"), [(d.day, yuan(d.cumulative_fen)) for d in days])],
-                                     goal=yuan(result.goal_fen), goal_label=_("Goal")),
-        "tiers": charts.bar_chart(_("Paid pledges by reward"), [(label, n) for label, n, _a in result.tiers]),
+                                     goal=yuan(result.goal_fen), goal_label=_("Goal"), **lines),
+        "tiers": charts.bar_chart(_("Paid pledges by reward"), [(label, n) for label, n, _a in result.tiers], **PHONE),
         "provinces": charts.bar_chart(_("Paid pledges by province"),
-                                      [(label, n) for label, n, _a in result.provinces]),
-        "bands": charts.bar_chart(_("Paid pledges by amount"), [(label, n) for label, n, _a in result.bands]),
-        "referrers": charts.bar_chart(_("Visits by referrer"), result.referrers),
+                                      [(label, n) for label, n, _a in result.provinces], **PHONE),
+        "bands": charts.bar_chart(_("Paid pledges by amount"), [(label, n) for label, n, _a in result.bands], **PHONE),
+        "referrers": charts.bar_chart(_("Visits by referrer"), result.referrers, **PHONE),
     }
 
 
