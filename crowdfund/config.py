@@ -140,7 +140,7 @@ class Config:
         self.LATE_GRACE_DAYS = int(env.get("LATE_GRACE_DAYS", "30"))  # after the promised month, backers may claim
         # Creator analytics (SPEC 4.2): pledge amount bands (boundaries in yuan) and the longest range shown.
         self.ANALYTICS_AMOUNT_BANDS = sorted({int(v) for v in env.get("ANALYTICS_AMOUNT_BANDS", "50,200,500,2000")
-                                             .split(",") if v.strip()})
+                                             .split(",") if v.strip() and int(v) > 0}) or [50, 200, 500, 2000]
         self.ANALYTICS_MAX_DAYS = int(env.get("ANALYTICS_MAX_DAYS", "366"))
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         # Anonymous visitors' public pages are cached in Redis, exactly (crowdfund/pagecache.py); 0 turns it off.
