@@ -137,7 +137,7 @@ def test_the_charts_draw_one_vertex_per_day_and_bars_in_proportion(app, lamp):
 
 
 def bottom_of(svg):
-    """The y of the value 0 on a line chart: where a line drawn from the origin would start (the x axis)."""
+    """The y of the value 0 on a line chart: its lowest horizontal grid line."""
     from xml.etree import ElementTree
 
     root = ElementTree.fromstring(str(svg))
