@@ -155,6 +155,11 @@ class Config:
         # Home-page boost (SPEC 6.1): creators with this many fully shipped funded projects, and no reward ever late,
         # rank first in the trending and newly launched sections with an "on-time creator" badge.
         self.ON_TIME_CREATOR_DELIVERED_PROJECTS = int(env.get("ON_TIME_CREATOR_DELIVERED_PROJECTS", "1"))
+
+        # Creator analytics (SPEC 4.2): pledge amount bands (boundaries in yuan) and the longest range shown.
+        self.ANALYTICS_AMOUNT_BANDS = sorted({int(v) for v in env.get("ANALYTICS_AMOUNT_BANDS", "50,200,500,2000")
+                                             .split(",") if v.strip() and int(v) > 0}) or [50, 200, 500, 2000]
+        self.ANALYTICS_MAX_DAYS = int(env.get("ANALYTICS_MAX_DAYS", "366"))
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         # Anonymous visitors' public pages are cached in Redis, exactly (crowdfund/pagecache.py); 0 turns it off.
         self.PAGE_CACHE_SECONDS = int(env.get("PAGE_CACHE_SECONDS", "300"))

@@ -5,7 +5,7 @@ Paid pledges here skip the provider but are booked in the ledger like real payme
 """
 import io
 import random
-from datetime import timedelta
+from datetime import datetime, time, timedelta, timezone
 
 from flask import current_app
 from PIL import Image, ImageDraw
@@ -13,10 +13,11 @@ from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
 from crowdfund import (accounts, comments, follows, guarantees, ledger, legal, lifecycle, media, messaging, phones,
-                       pledging, projects, review, settlement, updates)
+                       pledging, projects, review, settlement, updates, visits)
 from crowdfund.catalog import ensure_categories
 from crowdfund.extensions import db
-from crowdfund.models import Category, Comment, Pledge, PledgeStatus, Project, ProjectStatus, Role, SandboxTrade
+from crowdfund.models import (Category, Comment, Pledge, PledgeStatus, Project, ProjectStatus, Role, SandboxTrade,
+                              Visit)
 from crowdfund.models.base import utcnow
 
 # Listed in README; for the demo site only.
@@ -292,6 +293,7 @@ def add_project(spec, creator, backers, seed=0, now=None):
     _move(project, status, moderator, now)
     project.featured = featured
     _paid_pledges(project, backers, percent, now)
+    _visits(project, now)
     if status in (S.SUCCESSFUL, S.DELIVERING, S.COMPLETED):
         settlement.book_fee(project)  # as closing does at success
     if status in (S.DELIVERING, S.COMPLETED):
@@ -301,6 +303,26 @@ def add_project(spec, creator, backers, seed=0, now=None):
     db.session.commit()
     return project
 
+
+DEMO_REFERRERS = ["", "self", "weibo.com", "mp.weixin.qq.com", "self", "www.douban.com", "www.zhihu.com"]
+
+
+def _visits(project, now, days=14):
+    """Demo page views for the creator's analytics: the last two weeks of the campaign, derived from the project's
+    id and the day (no randomness), a third of them repeat views, some through a share link."""
+    if project.launch_at is None or project.launch_at > now:
+        return
+    last = visits.local_day(min(now, project.end_at or now))
+    first = max(visits.local_day(project.launch_at), last - timedelta(days=days - 1))
+    for offset in range((last - first).days + 1):
+        day = first + timedelta(days=offset)
+        count = 3 + (project.id * 7 + offset * 5) % 11
+        for n in range(count):
+            moment = datetime.combine(day, time(4), timezone.utc) + timedelta(minutes=37 * n)
+            db.session.add(Visit(key=f"demo-{project.id}-{day:%Y%m%d}-{n}", project_id=project.id, day=day,
+                                 visitor=f"demo-{project.id}-{n - n // 3}", created_at=moment,
+                                 referrer=DEMO_REFERRERS[(project.id + offset + n) % len(DEMO_REFERRERS)],
+                                 ref=f"demo{n % 4}" if (offset + n) % 6 == 0 else ""))
 
 def _community(backers):
     """Demo conversation on the lamp: an answered question (also in the FAQ), one waiting for the creator,

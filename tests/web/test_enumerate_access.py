@@ -32,6 +32,7 @@ PUBLIC = {
 # Routes on one account's own objects, with the demo account that owns the objects the test fills in.
 OWNED = {
     **dict.fromkeys(["creator.cancel", "creator.delete_draft", "creator.deliveries", "creator.delivery_csv",
+                     "creator.analytics_page", "creator.analytics_csv", "creator.backers_csv",
                      "creator.ship", "creator.import_tracking", "creator.explain", "creator.money",
                      "wizard.remove_document", "wizard.edit", "wizard.submit", "wizard.add_tier",
                      "wizard.change_tier", "updates.create", "updates.edit"], CREATOR),

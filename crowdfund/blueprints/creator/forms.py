@@ -1,8 +1,8 @@
-"""Creator verification form."""
+"""Creator forms: verification papers and the analytics date range."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import RadioField, StringField
+from wtforms import DateField, RadioField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 
@@ -39,4 +39,22 @@ class VerificationForm(FlaskForm):
             if not ok:
                 field.errors = list(field.errors) + [message]
                 valid = False
+        return valid
+
+
+class AnalyticsRangeForm(FlaskForm):
+    """The days an analytics page covers (a GET form: nothing changes, so no CSRF token)."""
+
+    class Meta:
+        csrf = False
+
+    start = DateField(_l("From"), name="from", validators=[Optional()])
+    end = DateField(_l("To"), name="to", validators=[Optional()])
+
+    def validate(self, extra_validators=None):
+        """Dates typed as YYYY-MM-DD, in a plain sentence when they are not."""
+        valid = super().validate(extra_validators)
+        for field in (self.start, self.end):
+            if field.errors:
+                field.errors = [_l("Enter a date as YYYY-MM-DD, e.g. 2026-03-01.")]
         return valid

@@ -4,9 +4,9 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
 
-from crowdfund import accountability, comments, delivery, ledger, media, projects, review, settlement, verification
+from crowdfund import accountability, analytics, comments, delivery, ledger, media, projects, review, settlement, verification
 from crowdfund.blueprints.creator import bp
-from crowdfund.blueprints.creator.forms import VerificationForm
+from crowdfund.blueprints.creator.forms import AnalyticsRangeForm, VerificationForm
 from crowdfund.confirmation import Confirmation
 from crowdfund.extensions import db
 from crowdfund.htmx import is_htmx, redirect_after_post, render
@@ -117,6 +117,66 @@ def money(slug):
     return render("creator/money.html", project=project, funds=ledger.project_funds(project.id),
                   withdrawals=settlement.withdrawals_of(project), available=available,
                   progress=delivery.progress(project), stage2_share=current_app.config["WITHDRAWAL_STAGE2_CONFIRMED"])
+
+
+PRESETS = {"7": 7, "30": 30, "all": None}
+
+
+def _analytics_range(project):
+    """The form and the (start, end) days it asks for; the range is None when the form has errors."""
+    form = AnalyticsRangeForm(request.args)
+    preset = request.args.get("days", "")
+    if preset in PRESETS and not (request.args.get("from") or request.args.get("to")):
+        start, end = analytics.preset_range(project, PRESETS[preset])
+    elif not form.validate():
+        return form, None
+    else:
+        start, end = analytics.default_range(project)
+        start, end = form.start.data or start, form.end.data or end
+        try:
+            analytics.check_range(start, end)
+        except analytics.RangeError as error:
+            form.end.errors = [str(error)]
+            return form, None
+    form.start.data, form.end.data = start, end
+    return form, (start, end)
+
+
+@bp.route("/projects/<slug>/analytics")
+@login_required
+def analytics_page(slug):
+    """How the campaign is doing: visits, conversion, the funding curve and breakdowns over a date range."""
+    project = own_project(slug)
+    form, days = _analytics_range(project)
+    figures = analytics.figures(project, *days) if days else None
+    return render("creator/analytics.html", "figures", status=200 if days else 422, project=project, form=form,
+                  figures=figures, charts=analytics.chart_set(figures) if figures else {}, presets=PRESETS)
+
+
+@bp.route("/projects/<slug>/analytics.csv")
+@login_required
+def analytics_csv(slug):
+    """The figures per day over the chosen range, as CSV."""
+    project = own_project(slug)
+    form, days = _analytics_range(project)
+    if days is None:
+        abort(422)
+    return _csv_response(analytics.figures_csv(analytics.figures(project, *days)),
+                         f"analytics-{project.slug}-{days[0].isoformat()}-{days[1].isoformat()}.csv")
+
+
+@bp.route("/projects/<slug>/backers.csv")
+@login_required
+def backers_csv(slug):
+    """Every paid pledge as CSV; anonymous backers stay anonymous, and no contact details."""
+    project = own_project(slug)
+    return _csv_response(analytics.backers_csv(project), f"backers-{project.slug}.csv")
+
+
+def _csv_response(text, filename):
+    response = Response(text, mimetype="text/csv")
+    response.headers["Content-Disposition"] = f"attachment; filename={filename}"
+    return response
 
 
 def own_project(slug):
