@@ -138,6 +138,13 @@ class Config:
         # Delivery (SPEC 2.9).
         self.AUTO_CONFIRM_DAYS = int(env.get("AUTO_CONFIRM_DAYS", "15"))  # receipt confirmed this long after shipping
         self.LATE_GRACE_DAYS = int(env.get("LATE_GRACE_DAYS", "30"))  # after the promised month, backers may claim
+        # Points (SPEC 6.2, crowdfund/growth.py): a paid pledge earns 1 point per whole POINTS_BACKING_YUAN supported
+        # (shipping not counted; at least 1), a visit through someone's share link earns them POINTS_PER_SHARE_VISIT
+        # (once per visitor, project and day); each kind at most its daily cap per person (Beijing days).
+        self.POINTS_BACKING_YUAN = max(int(env.get("POINTS_BACKING_YUAN", "10")), 1)
+        self.POINTS_BACKING_DAILY_CAP = int(env.get("POINTS_BACKING_DAILY_CAP", "200"))
+        self.POINTS_PER_SHARE_VISIT = int(env.get("POINTS_PER_SHARE_VISIT", "2"))
+        self.POINTS_SHARE_DAILY_CAP = int(env.get("POINTS_SHARE_DAILY_CAP", "20"))
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         # Anonymous visitors' public pages are cached in Redis, exactly (crowdfund/pagecache.py); 0 turns it off.
         self.PAGE_CACHE_SECONDS = int(env.get("PAGE_CACHE_SECONDS", "300"))

@@ -2,8 +2,8 @@
 from flask import abort, request
 from flask_login import current_user
 
-from crowdfund import (accountability, comments, delivery, discovery, guarantees, ledger, lifecycle, messaging,
-                       pagecache, updates)
+from crowdfund import (accountability, comments, delivery, discovery, growth, guarantees, ledger, lifecycle,
+                       messaging, pagecache, updates)
 from crowdfund.blueprints.projects import bp
 from crowdfund.catalog import category_tree
 from crowdfund.htmx import is_htmx, render
@@ -35,6 +35,8 @@ def show_page(slug, block=None, status=200, guarantee_form=None):
     if not (block and is_htmx()):  # a moderator's tool posting back gets its own block: no conversation needed
         community = {**comments.page_context(project, current_user), **updates.page_context(project, current_user),
                      **messaging.page_context(project, current_user)}
+        if lifecycle.is_public(project):
+            community["share"] = growth.share_context(project, current_user)
     return render("projects/show.html", block, status=status, project=project, progress=progress, counts=counts,
                   can_pledge=lifecycle.accepts_pledges(project), reliability=delivery.reliability(project.creator_id),
                   guarantee=guarantee, guarantee_form=guarantee_form,
