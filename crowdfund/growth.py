@@ -6,6 +6,7 @@ pledge earns its backer points by the amount supported. Both are capped per (Bei
 numbers in the configuration (POINTS_*). Taking a pledge back (the backer cancels it, or moves to a
 cheaper reward) takes back what it earned; a project that fails or is cancelled leaves them.
 """
+import io
 import secrets
 from urllib.parse import urlencode
 
@@ -64,8 +65,11 @@ def weibo_url(link, title):
 
 def qr_svg(link, title):
     """The link as a QR code, an SVG to put inline or serve: no XML declaration, no style, no script, a <title>."""
-    return segno.make(link, error="m").svg_inline(scale=4, border=4, title=title, svgclass="qr", lineclass=None,
-                                                  omitsize=True)
+    buffer = io.BytesIO()
+    # With its namespace, so the same text is a valid image/svg+xml document and valid inline in HTML.
+    segno.make(link, error="m").save(buffer, kind="svg", xmldecl=False, svgns=True, nl=False, scale=4, border=4,
+                                     title=title, svgclass="qr", lineclass=None, omitsize=True)
+    return buffer.getvalue().decode()
 
 
 def share_context(project, user):
