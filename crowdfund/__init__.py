@@ -107,6 +107,7 @@ def register_blueprints(app):
     from crowdfund.blueprints.moderation import bp as moderation_bp
     from crowdfund.blueprints.projects import bp as projects_bp
     from crowdfund.blueprints.public import bp as public_bp
+    from crowdfund.blueprints.sharing import bp as sharing_bp
     from crowdfund.blueprints.payments import bp as payments_bp
     from crowdfund.blueprints.pledges import bp as pledges_bp
     from crowdfund.blueprints.wizard import bp as wizard_bp
@@ -117,7 +118,7 @@ def register_blueprints(app):
 
     for bp in (public_bp, legal_bp, auth_bp, account_bp, admin_bp, projects_bp, wizard_bp, creator_bp, moderation_bp,
                media_bp, pledges_bp, payments_bp, finance_bp, comments_bp, updates_bp, messages_bp, notices_bp,
-               assets_bp):
+               assets_bp, sharing_bp):
         app.register_blueprint(bp)
     if app.config["PAYMENT_SANDBOX"]:
         from crowdfund.blueprints.sandbox import bp as sandbox_bp

@@ -160,6 +160,14 @@ class Config:
         self.ANALYTICS_AMOUNT_BANDS = sorted({int(v) for v in env.get("ANALYTICS_AMOUNT_BANDS", "50,200,500,2000")
                                              .split(",") if v.strip() and int(v) > 0}) or [50, 200, 500, 2000]
         self.ANALYTICS_MAX_DAYS = int(env.get("ANALYTICS_MAX_DAYS", "366"))
+
+        # Points (SPEC 6.2, crowdfund/growth.py): a paid pledge earns 1 point per whole POINTS_BACKING_YUAN supported
+        # (shipping not counted; at least 1), a visit through someone's share link earns them POINTS_PER_SHARE_VISIT
+        # (once per visitor, project and day); each kind at most its daily cap per person (Beijing days).
+        self.POINTS_BACKING_YUAN = max(int(env.get("POINTS_BACKING_YUAN", "10")), 1)
+        self.POINTS_BACKING_DAILY_CAP = int(env.get("POINTS_BACKING_DAILY_CAP", "200"))
+        self.POINTS_PER_SHARE_VISIT = int(env.get("POINTS_PER_SHARE_VISIT", "2"))
+        self.POINTS_SHARE_DAILY_CAP = int(env.get("POINTS_SHARE_DAILY_CAP", "20"))
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         # Anonymous visitors' public pages are cached in Redis, exactly (crowdfund/pagecache.py); 0 turns it off.
         self.PAGE_CACHE_SECONDS = int(env.get("PAGE_CACHE_SECONDS", "300"))

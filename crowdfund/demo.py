@@ -370,10 +370,33 @@ def _risk_alert(backers):
     return len(risk.check_project(project, now=now))
 
 
+def _points(backers):
+    """Demo points (crowdfund/growth.py): the first demo backer earned points for their paid pledges, and
+    backer@demo's share link of the lamp brought three visitors over two days."""
+    from crowdfund import growth, points
+    from crowdfund.visits import local_day
+
+    project = db.session.scalar(select(Project).where(Project.title == PROJECTS[0][0]))
+    backer = accounts.find_by_email("backer@demo.crowdfund.test")
+    if project is None or backer is None or points.history(backer.id, 1):
+        return 0
+    for pledge in db.session.scalars(select(Pledge).where(Pledge.backer_id == backers[0].id,
+                                                          Pledge.status == PledgeStatus.PAID).order_by(Pledge.id)):
+        growth.credit_backing(pledge, now=pledge.paid_at)
+    growth.share_code(backer)
+    now = utcnow()
+    for n, hours in enumerate((30, 29, 5)):
+        at = now - timedelta(hours=hours)
+        points.book(backer.id, current_app.config["POINTS_PER_SHARE_VISIT"], growth.SHARE,
+                    f"share:{project.id}:demo-visitor-{n}:{local_day(at).isoformat()}", project_id=project.id, now=at)
+    db.session.commit()
+    return 1
+
+
 def seed_demo():
     """Create whatever demo data is missing; returns what was created."""
     categories = ensure_categories()
     users, backers = _users()
     created = _projects(backers)
     return {"users": users, "categories": categories, "projects": created, "conversations": _community(backers),
-            "risk_alerts": _risk_alert(backers)}
+            "risk_alerts": _risk_alert(backers), "points": _points(backers)}

@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from crowdfund import divisions, ledger, legal, lifecycle, risk
+from crowdfund import divisions, growth, ledger, legal, lifecycle, risk
 from crowdfund.extensions import db
 from crowdfund.models import Pledge, PledgeStatus, RewardTier
 from crowdfund.models.base import utcnow
@@ -286,6 +286,7 @@ def record_payment(out_trade_no, trade_no, total_fen, paid_at=None):
                     received + [(ledger.escrow(pledge.project_id), -pledge.amount_fen)], project_id=pledge.project_id)
         notify(pledge.backer_id, "pledge_paid", link=f"/me/pledges/{pledge.id}", project_id=pledge.project_id,
                key=f"paid:{pledge.id}", title=pledge.project.title, amount_fen=total_fen)
+        growth.credit_backing(pledge, now=paid_at)
         db.session.commit()
         risk.queue_check(pledge.project_id)
         if pledge.replaces_id is not None:
@@ -366,6 +367,7 @@ def cancel(pledge, backer, now=None):
     if not withdraw_pledge(pledge, [P.PENDING, P.PAID]):
         raise PledgeError()
     refund = refunds.request_refund(pledge, "cancelled", commit=False) if was_paid else None
+    growth.take_back_backing(pledge, "cancelled", now=now)
     db.session.commit()
     if refund is not None:
         refunds.queue(refund)
@@ -441,6 +443,7 @@ def change_tier(pledge, backer, tier, idempotency_key, now=None):
     refund = None
     if difference:
         refund = refunds.request_refund(pledge, "tier_change", amount_fen=difference, sequence=sequence, commit=False)
+        growth.take_back_backing(pledge, refund.out_request_no, now=now)
     db.session.commit()
     if refund is not None:
         refunds.queue(refund)
@@ -454,6 +457,7 @@ def _replace_after_payment(pledge):
     old = db.session.get(Pledge, pledge.replaces_id)
     if old is not None and withdraw_pledge(old):
         refund = refunds.request_refund(old, "tier_change", commit=False)
+        growth.take_back_backing(old, "cancelled")
         db.session.commit()
         refunds.queue(refund)
 

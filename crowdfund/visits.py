@@ -193,7 +193,7 @@ def write(records):
         known = set()
         for start in range(0, len(keys), 500):
             known.update(connection.scalars(select(Visit.key).where(Visit.key.in_(keys[start:start + 500]))))
-        rows = []
+        rows, shared = [], []
         for record in records:
             project = projects.get(record["slug"])
             if project is None or record["key"] in known or record.get("viewer") == project.creator_id:
@@ -202,8 +202,14 @@ def write(records):
             rows.append({"key": record["key"], "project_id": project.id, "visitor": record["visitor"],
                          "day": datetime.fromisoformat(record["day"]).date(), "referrer": record["referrer"],
                          "ref": record["ref"], "created_at": datetime.fromisoformat(record["at"])})
+            if record["ref"]:
+                shared.append({**rows[-1], "viewer": record.get("viewer")})
         if rows:
             connection.execute(insert(Visit).execution_options(crowdfund_not_content=True), rows)
+    if shared:  # visits brought by share links earn the sharers points (crowdfund/growth.py)
+        from crowdfund import growth
+
+        growth.credit_share_visits(shared)
     return len(rows)
 
 

@@ -53,6 +53,8 @@ class User(UserMixin, db.Model):
     # Mainland mobile number, normalized "+86…" (crowdfund/phones.py); set only once an SMS code proved it.
     phone: Mapped[str | None] = mapped_column(String(20), unique=True)
     phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The random code this person's share links carry as ?ref= (crowdfund/growth.py), made on first use.
+    share_code: Mapped[str | None] = mapped_column(String(16), unique=True)
 
     role_rows: Mapped[list["UserRole"]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin", foreign_keys="UserRole.user_id"

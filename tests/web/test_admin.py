@@ -26,7 +26,9 @@ PUBLIC_ENDPOINTS = {"static", "assets.show", "public.index", "public.set_locale"
                     # outside production.
                     "auth.phone_login", "auth.phone_login_send", "auth.phone_login_code", "devsms.inbox",
                     # Forgot password is for the signed-out; the mailed reset link's signature is the key.
-                    "auth.forgot_password", "auth.forgot_password_sent", "auth.reset_password"}
+                    "auth.forgot_password", "auth.forgot_password_sent", "auth.reset_password",
+                    # Sharing a public project: its share page and the QR image of the link.
+                    "sharing.show", "sharing.qr"}
 
 
 def test_every_other_view_goes_through_the_role_check_decorator(app):

@@ -228,7 +228,7 @@ def test_account_pledge_and_payment_pages_are_no_store_and_out_of_htmx_history(a
                   "export_id": 1}  # no such export: a 404, which must be no-store too
     rules = private_get_rules(app)
     endpoints = {rule.endpoint for rule in rules}
-    assert {"account.profile", "account.password", "pledges.back", "pledges.show", "pledges.mine",
+    assert {"account.profile", "account.password", "account.points", "pledges.back", "pledges.show", "pledges.mine",
             "pledges.addresses", "notices.index", "payments.alipay_return"} <= endpoints
     # Views elsewhere opt in with @private: the e-mail confirmation pages and the password-reset page (their URL
     # carries the link), the page waiting for a sign-in code, the development SMS inbox.

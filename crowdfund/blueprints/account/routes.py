@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, logout_user
 
-from crowdfund import accounts, legal, privacy, sessions
+from crowdfund import accounts, legal, points, privacy, sessions
 from crowdfund.blueprints.account import bp
 from crowdfund.blueprints.account.forms import ChangePasswordForm, DeleteAccountForm, ProfileForm
 from crowdfund.errors import error_response
@@ -33,7 +33,8 @@ def profile():
     return render("account/profile.html", "profile_form", status=status, form=form, saved=saved,
                   login_sessions=sessions.active_sessions(current_user),
                   this_session=sessions.current(current_user), describe_browser=sessions.describe_browser,
-                  accepted={key: legal.last_accepted(current_user, key) for key in legal.DOCUMENTS})
+                  accepted={key: legal.last_accepted(current_user, key) for key in legal.DOCUMENTS},
+                  points_balance=points.balance(current_user.id))
 
 
 @bp.route("/password", methods=["GET", "POST"])

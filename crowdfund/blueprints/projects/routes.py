@@ -3,8 +3,8 @@ from flask import abort, current_app, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from crowdfund import (accountability, comments, delivery, discovery, guarantees, ledger, lifecycle, messaging,
-                       pagecache, projects, reports, updates)
+from crowdfund import (accountability, comments, delivery, discovery, growth, guarantees, ledger, lifecycle,
+                       messaging, pagecache, projects, reports, updates)
 from crowdfund.blueprints.projects import bp
 from crowdfund.catalog import category_tree
 from crowdfund.htmx import is_htmx, redirect_after_post, render
@@ -42,6 +42,8 @@ def show_page(slug, block=None, status=200, guarantee_form=None, **extra):
     if not (block and is_htmx()):  # a moderator's tool posting back gets its own block: no conversation needed
         community = {**comments.page_context(project, current_user), **updates.page_context(project, current_user),
                      **messaging.page_context(project, current_user)}
+        if lifecycle.is_public(project):
+            community["share"] = growth.share_context(project, current_user)
     return render("projects/show.html", block, status=status, project=project, progress=progress, counts=counts,
                   can_pledge=lifecycle.accepts_pledges(project), reliability=delivery.reliability(project.creator_id),
                   guarantee=guarantee, guarantee_form=guarantee_form,
