@@ -275,6 +275,9 @@ def _forget_new_notifications(session):
 @event.listens_for(Session, "after_commit")
 def _send_new_notifications(session):
     """Hand the committed notifications to `send_email` (inline without Redis), or a fan-out to one catch-up run."""
+    root = session.get_transaction()
+    if root is not None and root.is_active:
+        return  # only a savepoint was released (begin_nested): the notifications are not committed yet
     ids = session.info.pop(notifications.NEW_EMAILS, None)
     if not ids or not has_app_context() or not current_app.config.get("MAIL_ENABLED"):
         return

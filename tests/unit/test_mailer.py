@@ -85,6 +85,21 @@ def test_money_and_in_app_only_kinds(app, mail, make_user, make_project):
     assert "¥123.45" in message["Subject"]
 
 
+def test_a_savepoint_inside_the_transaction_does_not_send_before_the_commit(app, mail, make_user, make_project):
+    """Releasing a savepoint (begin_nested, e.g. booking points) fires SQLAlchemy's after_commit too: wait for the real one."""
+    project_id, title = project_of(app, make_project)
+    user = make_user()
+    with app.app_context():
+        notifications.notify(user, "pledge_paid", link="/me/pledges/1", project_id=project_id, key="paid:1",
+                             title=title, amount_fen=123_45)
+        with db.session.begin_nested():
+            pass
+        assert mail.messages == [], "nothing is committed yet"
+        db.session.commit()
+    [message] = mail.messages
+    assert "¥123.45" in message["Subject"]
+
+
 def test_opt_outs_by_group_by_project_and_for_everything(app, mail, make_user, make_project):
     first, title = project_of(app, make_project)
     second, other_title = project_of(app, make_project)

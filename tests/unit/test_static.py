@@ -1,4 +1,5 @@
 """Budgets and rules for what we ship to the browser."""
+import gzip
 import re
 
 from crowdfund import HTMX_VERSION
@@ -6,7 +7,9 @@ from crowdfund import HTMX_VERSION
 
 def test_css_is_small_and_self_contained(repo_root):
     css = (repo_root / "crowdfund/static/css/site.css").read_text()
-    assert len(css.encode()) <= 20 * 1024  # ~5 KB gzipped; the phone layout (issue 10) took it past 15 KB
+    # The phone layout (issue 10) took it past 15 KB, issue 13's charts, analytics, sharing and alerts to 21 KB.
+    assert len(css.encode()) <= 22 * 1024
+    assert len(gzip.compress(css.encode())) <= 5.5 * 1024  # what a phone downloads (Flask-Compress), once
     assert "@import" not in css and "url(http" not in css and "@font-face" not in css
 
 

@@ -143,7 +143,7 @@ def test_a_visit_through_a_share_link_earns_the_sharer_points_once_and_not_their
 def test_with_redis_share_points_are_booked_by_the_flush_job_without_touching_the_page_cache(
         make_app, redis_url, make_project, make_user):
     Redis.from_url(redis_url).flushdb()
-    app = make_app(REDIS_URL=redis_url, PAGE_CACHE_SECONDS=300)
+    app = make_app(REDIS_URL=redis_url, PAGE_CACHE_SECONDS=300, VISIT_BATCH_SECONDS=0)
     slug = make_project()
     sharer = make_user(email="sharer@example.com")
     with app.app_context():
