@@ -11,7 +11,7 @@ import json
 import secrets
 import zipfile
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -20,8 +20,8 @@ from crowdfund import audit, ledger, lifecycle
 from crowdfund.domain import RuleError
 from crowdfund.extensions import db
 from crowdfund.models import (Address, Block, Comment, Consent, DataExport, EmailOptOut, Follow, Message,
-                              MessageThread, Notification, Pledge, PledgeStatus, Project, ProjectStatus, Refund, User,
-                              UserRole, Withdrawal)
+                              MessageThread, Notification, Pledge, PledgeStatus, PointsEntry, Project, ProjectStatus,
+                              Refund, Report, User, UserRole, Withdrawal)
 from crowdfund.models.base import utcnow
 from crowdfund.models.user import new_session_token
 from crowdfund.queueing import enqueue
@@ -50,7 +50,7 @@ class Section:
 
 
 def _iso(value):
-    return value.isoformat() if isinstance(value, datetime) else value
+    return value.isoformat() if isinstance(value, (datetime, date)) else value
 
 
 def _profile(user):
@@ -59,6 +59,7 @@ def _profile(user):
                roles=sorted(role.value for role in user.roles))
     row["phone"] = user.phone
     row["phone_verified_at"] = user.phone_verified_at
+    row["share_code"] = user.share_code
     return [row]
 
 
@@ -139,6 +140,19 @@ def _follows(user):
             for f, slug, title in rows]
 
 
+def _points(user):
+    rows = db.session.execute(select(PointsEntry, Project.slug).outerjoin(Project, Project.id == PointsEntry.project_id)
+                              .where(PointsEntry.user_id == user.id).order_by(PointsEntry.id)).all()
+    return [dict(day=e.day, delta=e.delta, reason=e.reason, project=slug, memo=e.memo, created_at=e.created_at)
+            for e, slug in rows]
+
+
+def _reports(user):
+    rows = db.session.scalars(select(Report).where(Report.reporter_id == user.id).order_by(Report.id)).all()
+    return [dict(target_kind=r.target_kind, target_id=r.target_id, category=r.category, reason=r.reason,
+                 created_at=r.created_at, resolved_at=r.resolved_at) for r in rows]
+
+
 def _projects(user):
     rows = db.session.scalars(select(Project).where(Project.creator_id == user.id).order_by(Project.id)).all()
     return [dict(id=p.id, slug=p.slug, title=p.title, status=p.status.value, goal_fen=p.goal_fen,
@@ -147,7 +161,7 @@ def _projects(user):
 
 SECTIONS = [
     Section("profile", ("id", "email", "display_name", "phone", "phone_verified_at", "locale", "created_at",
-                        "last_login_at", "roles"),
+                        "last_login_at", "roles", "share_code"),
             _profile),
     # The versions accepted at sign-up as the account row records them; every consent given is in `consents`.
     Section("legal_acceptances", ("document", "version", "accepted_at"), _legal),
@@ -164,6 +178,8 @@ SECTIONS = [
             _messages),
     Section("notifications", ("id", "kind", "text", "link", "created_at", "read_at"), _notifications),
     Section("follows", ("project", "title", "remind_before_end", "created_at"), _follows),
+    Section("points", ("day", "delta", "reason", "project", "memo", "created_at"), _points),
+    Section("reports", ("target_kind", "target_id", "category", "reason", "created_at", "resolved_at"), _reports),
     Section("projects", ("id", "slug", "title", "status", "goal_fen", "created_at", "launch_at", "end_at"), _projects),
 ]
 
@@ -346,6 +362,7 @@ def _anonymise(user, now):
     user.locale = None
     user.email_verified_at = None
     user.phone = user.phone_verified_at = None
+    user.share_code = None  # old share links stop crediting anyone
     user.deleted_at = now
     db.session.execute(delete(UserRole).where(UserRole.user_id == user.id))
     db.session.expire(user, ["role_rows"])
@@ -366,8 +383,11 @@ def _erase_content(user):
 
 
 def _forget(user):
+    # Points go too: they are worth nothing without the account (a coupon already used stays in its pledge and
+    # the ledger). A bulk delete: the points book refuses edits through the ORM, not the erasure the law asks for.
     for model, column in ((Address, Address.user_id), (Follow, Follow.user_id), (Notification, Notification.user_id),
-                          (EmailOptOut, EmailOptOut.user_id), (Block, Block.blocker_id)):
+                          (EmailOptOut, EmailOptOut.user_id), (Block, Block.blocker_id),
+                          (PointsEntry, PointsEntry.user_id)):
         db.session.execute(delete(model).where(column == user.id))
     # Consents stay as anonymous records of what was accepted with each pledge and launch (the account row they
     # point at is anonymised); the hashed address, the one trace of the person, goes.

@@ -8,11 +8,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from crowdfund import accounts, comments, follows, ledger, lifecycle, messaging, privacy, refunds
+from crowdfund import (accounts, comments, follows, growth, ledger, lifecycle, messaging, points, privacy, refunds,
+                       reports)
 from crowdfund.extensions import db
 from crowdfund.jobs import expire_data_exports
 from crowdfund.models import (Address, AuditEntry, Comment, DataExport, Follow, LedgerEntry, Message, Notification,
-                              Pledge, PledgeStatus, Project, ProjectStatus, Refund, Role, User)
+                              Pledge, PledgeStatus, PointsEntry, Project, ProjectStatus, Refund, Role, User)
 from crowdfund.notifications import notify
 from crowdfund.queueing import PERIODIC_JOBS
 from crowdfund.storage import get_storage
@@ -56,6 +57,12 @@ def people(app, make_user, make_project):
         follows.follow(project, c, now=NOW)
         notify(ann, "pledge_paid", link="/me/pledges", commit=True, title="Ann's lamp", amount_fen=99_00)
         notify(carl, "pledge_paid", link="/me/pledges", commit=True, title="Carl's lamp", amount_fen=50_00)
+        reports.report_project(project, a, "fraud", "Ann's report of the lamp", now=NOW)
+        reports.report_project(project, c, "other", "Carl's report", now=NOW)
+        points.book(ann, 9, "backing", "backing:ann", project_id=project.id, memo="Ann's points", now=NOW)
+        points.book(carl, 5, "backing", "backing:carl", project_id=project.id, memo="Carl's points", now=NOW)
+        growth.share_code(a)
+        db.session.commit()
         return dict(ann=ann, carl=carl, slug=slug, creator=project.creator_id)
 
 
@@ -75,11 +82,12 @@ def test_export_has_every_section_as_json_and_csv_with_only_the_owners_rows(app,
         sections = read_zip(privacy.build_zip(ann))
     assert set(sections) == {s.name for s in privacy.SECTIONS} == {
         "profile", "legal_acceptances", "consents", "pledges", "addresses", "comments", "messages", "notifications",
-        "follows", "projects"}
+        "follows", "points", "reports", "projects"}
     for name, (rows, table) in sections.items():
         assert len(rows) == len(table), name
         text = json.dumps(rows, ensure_ascii=False) + json.dumps(table, ensure_ascii=False)
-        for foreign in ("carl@example.com", "卡尔", "Carl's comment", "Carl writes", "Carl's lamp"):
+        for foreign in ("carl@example.com", "卡尔", "Carl's comment", "Carl writes", "Carl's lamp", "Carl's report",
+                        "Carl's points"):
             assert foreign not in text, f"{name} leaks another user's data: {foreign}"
     profile, table = sections["profile"]
     assert profile[0]["email"] == table[0]["email"] == "ann@example.com" and profile[0]["display_name"] == "Ann"
@@ -102,6 +110,13 @@ def test_export_has_every_section_as_json_and_csv_with_only_the_owners_rows(app,
     assert [n["kind"] for n in notifications] == ["pledge_paid"] and "Ann's lamp" in notifications[0]["text"]
     assert [f["project"] for f in sections["follows"][0]] == [people["slug"]]
     assert sections["projects"] == ([], [])  # Ann created nothing
+    points_rows, table = sections["points"]
+    assert [(p["delta"], p["reason"], p["project"], p["memo"]) for p in points_rows] == [
+        (9, "backing", people["slug"], "Ann's points")] and table[0]["delta"] == "9"
+    reported, _ = sections["reports"]
+    assert [(r["target_kind"], r["category"], r["reason"]) for r in reported] == [
+        ("project", "fraud", "Ann's report of the lamp")]
+    assert profile[0]["share_code"] and len(profile[0]["share_code"]) >= 6
 
 
 def test_a_creators_export_lists_their_projects_and_both_sides_of_their_conversations(app, people):
@@ -316,12 +331,15 @@ def test_deletion_erases_personal_data_and_keeps_financial_records(app, people, 
         assert db.session.scalar(select(func.count(Follow.user_id)).where(Follow.user_id == ann.id)) == 0
         assert db.session.scalar(select(func.count(Notification.id)).where(Notification.user_id == ann.id)) == 0
         assert db.session.scalar(select(func.count(DataExport.id)).where(DataExport.user_id == ann.id)) == 0
+        assert db.session.scalar(select(func.count(PointsEntry.id)).where(PointsEntry.user_id == ann.id)) == 0
+        assert ann.share_code is None, "her old share links credit nobody"
         assert not get_storage().exists(export_key)
         assert set(db.session.scalars(select(Comment.body).where(Comment.author_id == ann.id))) == {privacy.ERASED_TEXT}
         assert set(db.session.scalars(select(Message.body).where(Message.sender_id == ann.id))) == {privacy.ERASED_TEXT}
         # Carl's data is untouched.
         assert db.session.scalar(select(Comment.body).where(Comment.author_id == people["carl"])) == "Carl's comment"
         assert db.session.scalar(select(func.count(Address.id)).where(Address.user_id == people["carl"])) == 1
+        assert points.balance(people["carl"]) == 5
         # Bob's notification about Ann's message no longer carries her name.
         bob_heard = db.session.scalar(select(Notification).where(Notification.user_id == people["creator"],
                                                                  Notification.kind == "message_received"))
