@@ -88,15 +88,18 @@ def coupons_of(user):
     return db.session.scalars(select(Coupon).where(Coupon.user_id == user.id).order_by(Coupon.id.desc())).all()
 
 
+def usable(user, now=None):
+    """The person's coupons available now (not held, used or expired), most valuable first."""
+    return db.session.scalars(select(Coupon).where(Coupon.user_id == user.id, Coupon.status == "available",
+                                                   Coupon.expires_at > (now or utcnow()))
+                              .order_by(Coupon.value_fen.desc(), Coupon.expires_at, Coupon.id)).all()
+
+
 def available_for(user, amount_fen, now=None):
     """The person's coupons usable on a pledge of `amount_fen` now, most valuable first."""
-    now = now or utcnow()
     if amount_fen is None:
         return []
-    found = db.session.scalars(select(Coupon).where(Coupon.user_id == user.id, Coupon.status == "available",
-                                                    Coupon.expires_at > now)
-                               .order_by(Coupon.value_fen.desc(), Coupon.expires_at, Coupon.id)).all()
-    return [coupon for coupon in found if fits(coupon.value_fen, amount_fen)]
+    return [coupon for coupon in usable(user, now) if fits(coupon.value_fen, amount_fen)]
 
 
 def apply(pledge, coupon_id, now=None):

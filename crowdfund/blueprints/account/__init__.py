@@ -5,3 +5,4 @@ bp = Blueprint("account", __name__, url_prefix="/account")
 
 from crowdfund.blueprints.account import routes  # noqa: E402,F401
 from crowdfund.blueprints.account import phone  # noqa: E402,F401
+from crowdfund.blueprints.account import coupons  # noqa: E402,F401
