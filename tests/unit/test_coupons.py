@@ -254,3 +254,15 @@ def test_a_couponed_pledge_keeps_its_reward(app, ctx, make_project, make_user, l
     with pytest.raises(pledging.CouponedTierChange):
         pledging.change_tier(pledge, db.session.get(User, backer), project.tiers[1], "c1")
     assert db.session.get(Pledge, pledge.id).amount_fen == 100_00 and not refunds.refunds_of(pledge)
+
+
+def test_a_late_claim_on_a_couponed_pledge_gives_back_at_most_what_the_backer_paid(app, ctx, make_project, make_user,
+                                                                                   live_server):
+    from crowdfund import delivery
+
+    project_id, backer = setup(app, make_project, make_user)
+    coupon = coupons.redeem(db.session.get(User, backer), 300)
+    pledge = start(project_id, backer, coupon.id)
+    pay(app, pledge)
+    assert delivery.claim_split(db.session.get(Pledge, pledge.id)) == (80_00, 0), \
+        "escrow holds ¥100 for it, but ¥20 of that was the platform's"
