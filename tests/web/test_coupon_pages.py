@@ -134,3 +134,13 @@ def test_a_couponed_pledge_is_charged_the_discounted_amount_through_the_sandbox(
     assert "¥100.00" in funds, "the creator's project has the full pledge"
     coupons_page = client.get("/account/coupons").get_data(as_text=True)
     assert f'/me/pledges/{pledge_id}' in coupons_page and "已使用" in coupons_page
+
+
+def test_a_coupon_no_column_could_hold_is_refused_plainly(app, client, shop, login_as):
+    slug, tier, _ = shop
+    login_as()
+    for value in ("99999999999999999999", "x", "-1"):
+        response = client.post(f"/projects/{slug}/back", data=form_data(client, slug, tier, coupon=value))
+        assert response.status_code == 422, value
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(Pledge.id))) == 0
