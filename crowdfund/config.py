@@ -17,6 +17,17 @@ def _bool(name, default=False):
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _coupon_options(text):
+    """"100:5,300:20" → ((100, 500), (300, 2000)): points and the coupon's value in fen, cheapest first."""
+    options = []
+    for part in text.split(","):
+        points, _, yuan = part.strip().partition(":")
+        if int(points) <= 0 or int(yuan) <= 0:
+            raise ValueError("COUPON_OPTIONS: points and yuan must be positive")
+        options.append((int(points), int(yuan) * 100))
+    return tuple(sorted(options))
+
+
 def normalize_database_url(url):
     """Use psycopg 3 for PostgreSQL URLs however they are spelled."""
     for prefix in ("postgres://", "postgresql://"):
@@ -129,6 +140,13 @@ class Config:
         self.PAYMENT_QUERY_EVERY_SECONDS = int(env.get("PAYMENT_QUERY_EVERY_SECONDS", "5"))
         self.PAYMENT_QUERY_TIMEOUT = float(env.get("PAYMENT_QUERY_TIMEOUT", "3"))
         self.PLEDGE_REMINDER_MINUTES = int(env.get("PLEDGE_REMINDER_MINUTES", "10"))  # unpaid-pledge reminder
+        # Coupons (SPEC 6.2): points buy coupons the marketing account pays into escrow. COUPON_OPTIONS is
+        # "points:yuan,points:yuan"; a coupon is at most COUPON_MAX_SHARE percent of a pledge of at least
+        # COUPON_MIN_PLEDGE_FEN, and usable for COUPON_VALID_DAYS after it was bought.
+        self.COUPON_OPTIONS = _coupon_options(env.get("COUPON_OPTIONS", "100:5,300:20"))
+        self.COUPON_MIN_PLEDGE_FEN = int(env.get("COUPON_MIN_PLEDGE_FEN", "2000"))
+        self.COUPON_MAX_SHARE = int(env.get("COUPON_MAX_SHARE", "20"))
+        self.COUPON_VALID_DAYS = int(env.get("COUPON_VALID_DAYS", "90"))
         # Settlement (SPEC 2.6).
         self.FEE_RATE_BP = int(env.get("FEE_RATE_BP", "500"))  # 5%
         self.WITHDRAWAL_STAGE1_SHARE = int(env.get("WITHDRAWAL_STAGE1_SHARE", "50"))  # percent of the net

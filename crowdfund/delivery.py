@@ -273,9 +273,10 @@ def claim_split(pledge):
     held = max(refunds.available_escrow(pledge.project_id), 0)
     pool = db.session.scalar(select(func.coalesce(func.sum(Pledge.amount_fen), 0)).where(
         Pledge.project_id == pledge.project_id, Pledge.status == P.PAID))
-    from_escrow = min(held * pledge.amount_fen // pool, pledge.amount_fen) if pool else 0
+    paid = pledge.due_fen  # a coupon's part was the platform's, not the backer's: never more back than they paid
+    from_escrow = min(held * pledge.amount_fen // pool, paid) if pool else 0
     guarantee = guarantees.of(pledge.project)
-    from_guarantor = min(pledge.amount_fen - from_escrow, guarantees.remaining(guarantee)) if guarantee else 0
+    from_guarantor = min(paid - from_escrow, guarantees.remaining(guarantee)) if guarantee else 0
     return from_escrow, from_guarantor
 
 

@@ -393,10 +393,23 @@ def _points(backers):
     return 1
 
 
+def _coupon():
+    """The demo backer holds one ¥5 coupon (its own points, booked once by key), to use on a pledge."""
+    from crowdfund import coupons, points
+
+    backer = accounts.find_by_email("backer@demo.crowdfund.test")
+    cost = coupons.options()[0][0]
+    if backer is None or points.book(backer.id, cost, "demo", "demo:coupon-points") is None:
+        return 0
+    db.session.commit()
+    coupons.redeem(backer, cost)
+    return 1
+
+
 def seed_demo():
     """Create whatever demo data is missing; returns what was created."""
     categories = ensure_categories()
     users, backers = _users()
     created = _projects(backers)
     return {"users": users, "categories": categories, "projects": created, "conversations": _community(backers),
-            "risk_alerts": _risk_alert(backers), "points": _points(backers)}
+            "risk_alerts": _risk_alert(backers), "points": _points(backers), "coupons": _coupon()}

@@ -173,7 +173,8 @@ def rules():
 def reason_names():
     """Each reason of the points book in words."""
     return {BACKING: _("Backed a project"), SHARE: _("A visit through your share link"),
-            REVERSAL: _("Pledge cancelled or lowered"), "redeem": _("Redeemed for a coupon")}
+            REVERSAL: _("Pledge cancelled or lowered"), "redeem": _("Redeemed for a coupon"),
+            "demo": _("Points given with the demo data")}
 
 
 def points_history(user, limit=100):

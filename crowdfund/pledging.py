@@ -80,6 +80,12 @@ class UnpaidHoldExists(PledgeError):
     code = "unpaid_hold"
 
 
+class CouponedTierChange(PledgeError):
+    """A pledge paid partly with a coupon keeps its reward: cancel it and pledge again instead."""
+
+    code = "couponed"
+
+
 class TooManyUnpaid(PledgeError):
     """The backer holds PLEDGE_MAX_UNPAID unpaid pledges already (anywhere on the site)."""
 
@@ -197,11 +203,14 @@ def find_by_key(backer, idempotency_key):
 
 
 def start(backer, project, tier, amount_fen, *, idempotency_key, region=None, address=None, anonymous=False,
-          risk_accepted=False, channel="pc", consent=False, client_hash=None, now=None):
+          risk_accepted=False, channel="pc", consent=False, client_hash=None, coupon_id=None, now=None):
     """Create a pending pledge holding its tier slot; the same idempotency key returns the same pledge.
 
     With `consent` (the pledge form's risk checkbox), the backer's acceptance of the platform's and the project's
-    risk disclosures is recorded with the pledge, in its transaction."""
+    risk disclosures is recorded with the pledge, in its transaction. With `coupon_id` the pledge takes that
+    coupon (CouponNotUsable if it cannot) and the provider is asked for the pledge less the coupon."""
+    from crowdfund import coupons
+
     now = now or utcnow()
     existing = find_by_key(backer, idempotency_key)
     if existing is not None:
@@ -232,6 +241,13 @@ def start(backer, project, tier, amount_fen, *, idempotency_key, region=None, ad
             setattr(pledge, f"ship_{name}", address[name].strip())
     db.session.add(pledge)
     try:
+        if coupon_id is not None:
+            db.session.flush()
+            try:
+                coupons.apply(pledge, coupon_id, now)
+            except coupons.CouponNotUsable:
+                db.session.rollback()  # gives the slot back
+                raise
         if consent:
             db.session.flush()
             legal.record_pledge(backer, pledge, project, now=now)
@@ -259,8 +275,12 @@ def expire_overdue(now=None, tier_id=None):
 
 
 def expire(pledge_id, tier_id, commit=True):
-    """Expire one pending pledge and release its slot; False if it was no longer pending."""
+    """Expire one pending pledge and release its slot and its coupon; False if it was no longer pending."""
+    from crowdfund import coupons
+
     moved = _move(pledge_id, [P.PENDING], P.EXPIRED)
+    if moved:
+        coupons.release(pledge_id)
     if moved and tier_id is not None:
         _release(tier_id)
     if commit:
@@ -271,19 +291,26 @@ def expire(pledge_id, tier_id, commit=True):
 def record_payment(out_trade_no, trade_no, total_fen, paid_at=None):
     """The provider says the trade is paid. Idempotent; returns what happened.
 
-    A pending pledge (even one past its hold, whose slot was never released) becomes paid. A pledge
-    that already expired or closed lost its slot: the money is kept on record and refunded.
+    A pending pledge (even one past its hold, whose slot was never released) becomes paid: escrow receives the
+    full pledge, the provider's money plus its coupon's part from the marketing account, in one transaction. A
+    pledge that already expired or closed lost its slot (and its coupon): what the provider took is kept on
+    record and refunded.
     """
+    from crowdfund import coupons
+
     pledge = db.session.scalar(select(Pledge).where(Pledge.out_trade_no == out_trade_no).with_for_update())
     if pledge is None:
         return "unknown"
-    if total_fen != (pledge.paid_fen or pledge.amount_fen):
+    if total_fen != (pledge.paid_fen or pledge.due_fen):
         return "amount_mismatch"
     paid_at = paid_at or utcnow()
-    received = [(ledger.clearing(pledge.provider), pledge.amount_fen)]
+    received = [(ledger.clearing(pledge.provider), total_fen)]
     if _move(pledge.id, [P.PENDING], P.PAID, trade_no=trade_no, paid_at=paid_at, paid_fen=total_fen):
+        coupon = [(coupons.MARKETING, pledge.coupon_fen)] if pledge.coupon_fen else []
+        coupons.mark_used(pledge, paid_at)
         ledger.post("payment", f"payment:{out_trade_no}",
-                    received + [(ledger.escrow(pledge.project_id), -pledge.amount_fen)], project_id=pledge.project_id)
+                    received + coupon + [(ledger.escrow(pledge.project_id), -pledge.amount_fen)],
+                    project_id=pledge.project_id)
         notify(pledge.backer_id, "pledge_paid", link=f"/me/pledges/{pledge.id}", project_id=pledge.project_id,
                key=f"paid:{pledge.id}", title=pledge.project.title, amount_fen=total_fen)
         growth.credit_backing(pledge, now=paid_at)
@@ -295,7 +322,7 @@ def record_payment(out_trade_no, trade_no, total_fen, paid_at=None):
     if _move(pledge.id, [P.EXPIRED, P.CLOSED, P.CANCELLED], P.REFUND_DUE, trade_no=trade_no, paid_at=paid_at,
              paid_fen=total_fen):
         ledger.post("late_payment", f"payment:{out_trade_no}",
-                    received + [(ledger.REFUNDS_PAYABLE, -pledge.amount_fen)], project_id=pledge.project_id)
+                    received + [(ledger.REFUNDS_PAYABLE, -total_fen)], project_id=pledge.project_id)
         db.session.commit()
         from crowdfund.queueing import enqueue
 
@@ -311,6 +338,9 @@ def record_closed(out_trade_no):
     if pledge is None:
         return "unknown"
     if _move(pledge.id, [P.PENDING], P.CLOSED):
+        from crowdfund import coupons
+
+        coupons.release(pledge.id)
         if pledge.tier_id is not None:
             _release(pledge.tier_id)
         db.session.commit()
@@ -320,21 +350,24 @@ def record_closed(out_trade_no):
 
 
 def refund_late_payment(pledge_id):
-    """Job: give back money that arrived after its pledge expired (idempotent by out_request_no)."""
+    """Job: give back money that arrived after its pledge expired (idempotent by out_request_no).
+
+    Only what the provider took goes back: a coupon was released with the pledge and never left marketing."""
     from crowdfund.payments import get_provider
 
     pledge = db.session.get(Pledge, pledge_id)
     if pledge is None or pledge.status != P.REFUND_DUE:
         return "skipped"
     out_request_no = f"LATE{pledge.id}"
-    get_provider(pledge.provider).refund(out_trade_no=pledge.out_trade_no, amount_fen=pledge.amount_fen,
+    taken = pledge.paid_fen
+    get_provider(pledge.provider).refund(out_trade_no=pledge.out_trade_no, amount_fen=taken,
                                          out_request_no=out_request_no, reason="pledge expired before payment")
     _move(pledge.id, [P.REFUND_DUE], P.REFUNDED)
-    ledger.post("refund", f"refund:{out_request_no}", [(ledger.REFUNDS_PAYABLE, pledge.amount_fen),
-                                                        (ledger.clearing(pledge.provider), -pledge.amount_fen)],
+    ledger.post("refund", f"refund:{out_request_no}", [(ledger.REFUNDS_PAYABLE, taken),
+                                                        (ledger.clearing(pledge.provider), -taken)],
                 project_id=pledge.project_id)
     notify(pledge.backer_id, "refund_done", link=f"/me/pledges/{pledge.id}", project_id=pledge.project_id,
-           key=f"refund:{out_request_no}", title=pledge.project.title, amount_fen=pledge.amount_fen)
+           key=f"refund:{out_request_no}", title=pledge.project.title, amount_fen=taken)
     db.session.commit()
     return "refunded"
 
@@ -348,9 +381,13 @@ def can_cancel(pledge, now=None):
 
 
 def withdraw_pledge(pledge, from_statuses=(P.PAID,)):
-    """Cancel a pledge (once, even under races) and free its tier slot; the caller commits and refunds."""
+    """Cancel a pledge (once, even under races) and free its tier slot (and an unpaid one's coupon); the caller
+    commits and refunds."""
+    from crowdfund import coupons
+
     if not _move(pledge.id, list(from_statuses), P.CANCELLED):
         return False
+    coupons.release(pledge.id)
     if pledge.tier_id is not None:
         _release(pledge.tier_id)
     db.session.refresh(pledge)
@@ -376,8 +413,11 @@ def cancel(pledge, backer, now=None):
 
 
 def can_change_tier(pledge, now=None):
-    """A paid pledge for a reward may move to another tier until the campaign's last 24 hours."""
-    return pledge.status == P.PAID and pledge.tier_id is not None and can_cancel(pledge, now)
+    """A paid pledge for a reward may move to another tier until the campaign's last 24 hours.
+
+    Not one paid partly with a coupon: its coupon was sized to this pledge, so it is cancelled (coupon part back
+    to marketing, the coupon available again) and pledged again instead."""
+    return pledge.status == P.PAID and pledge.tier_id is not None and not pledge.coupon_fen and can_cancel(pledge, now)
 
 
 def tier_change_options(pledge):
@@ -405,6 +445,8 @@ def change_tier(pledge, backer, tier, idempotency_key, now=None):
     from crowdfund import refunds
 
     now = now or utcnow()
+    if pledge.coupon_fen:
+        raise CouponedTierChange()
     if pledge.backer_id != backer.id or not can_change_tier(pledge, now):
         raise PledgeError()
     if tier is None or tier.project_id != pledge.project_id or tier.id == pledge.tier_id:
@@ -475,7 +517,7 @@ def payment_redirect(pledge, channel=None):
 
     site = current_app.config["SITE_URL"]
     return get_provider(pledge.provider).create_payment(
-        out_trade_no=pledge.out_trade_no, amount_fen=pledge.amount_fen, subject=pledge.project.title,
+        out_trade_no=pledge.out_trade_no, amount_fen=pledge.due_fen, subject=pledge.project.title,
         channel=channel or pledge.channel, notify_url=f"{site}/payments/{pledge.provider}/notify",
         return_url=f"{site}/payments/{pledge.provider}/return")
 

@@ -81,11 +81,12 @@ def _pledges(user):
     for refund in db.session.scalars(select(Refund).join(Pledge, Pledge.id == Refund.pledge_id)
                                      .where(Pledge.backer_id == user.id).order_by(Refund.id)):
         refunds.setdefault(refund.pledge_id, []).append(dict(
-            out_request_no=refund.out_request_no, amount_fen=refund.amount_fen, reason=refund.reason,
+            out_request_no=refund.out_request_no, amount_fen=refund.amount_fen, coupon_fen=refund.coupon_fen,
+            reason=refund.reason,
             status=refund.status, created_at=_iso(refund.created_at), completed_at=_iso(refund.completed_at)))
     return [dict(id=p.id, project=p.project.slug, project_title=p.project.title,
                  reward=p.tier.title if p.tier else None, amount_fen=p.amount_fen, shipping_fen=p.shipping_fen,
-                 paid_fen=p.paid_fen, status=p.status.value, payment_provider=p.provider, out_trade_no=p.out_trade_no,
+                 paid_fen=p.paid_fen, coupon_fen=p.coupon_fen, status=p.status.value, payment_provider=p.provider, out_trade_no=p.out_trade_no,
                  trade_no=p.trade_no, anonymous=p.anonymous, created_at=p.created_at, paid_at=p.paid_at,
                  ship_name=p.ship_name, ship_phone=p.ship_phone,
                  ship_address="".join(filter(None, [p.ship_province, p.ship_city, p.ship_district, p.ship_detail])),
@@ -153,6 +154,14 @@ def _reports(user):
                  created_at=r.created_at, resolved_at=r.resolved_at) for r in rows]
 
 
+def _coupons(user):
+    from crowdfund.models import Coupon
+
+    rows = db.session.scalars(select(Coupon).where(Coupon.user_id == user.id).order_by(Coupon.id)).all()
+    return [dict(id=c.id, value_fen=c.value_fen, points=c.points, status=c.status, pledge=c.pledge_id,
+                 created_at=c.created_at, expires_at=c.expires_at, used_at=c.used_at) for c in rows]
+
+
 def _projects(user):
     rows = db.session.scalars(select(Project).where(Project.creator_id == user.id).order_by(Project.id)).all()
     return [dict(id=p.id, slug=p.slug, title=p.title, status=p.status.value, goal_fen=p.goal_fen,
@@ -166,8 +175,8 @@ SECTIONS = [
     # The versions accepted at sign-up as the account row records them; every consent given is in `consents`.
     Section("legal_acceptances", ("document", "version", "accepted_at"), _legal),
     Section("consents", ("document", "version", "accepted_at", "pledge", "project", "ip_hash"), _consents),
-    Section("pledges", ("id", "project", "project_title", "reward", "amount_fen", "shipping_fen", "paid_fen", "status",
-                        "payment_provider", "out_trade_no", "trade_no", "anonymous", "created_at", "paid_at",
+    Section("pledges", ("id", "project", "project_title", "reward", "amount_fen", "shipping_fen", "paid_fen", "coupon_fen",
+                        "status", "payment_provider", "out_trade_no", "trade_no", "anonymous", "created_at", "paid_at",
                         "ship_name", "ship_phone", "ship_address", "shipped_at", "carrier", "tracking_number",
                         "received_at", "rating", "rating_comment", "refunds"), _pledges),
     Section("addresses", ("id", "name", "phone", "province", "city", "district", "detail", "region", "created_at"),
@@ -180,6 +189,9 @@ SECTIONS = [
     Section("follows", ("project", "title", "remind_before_end", "created_at"), _follows),
     Section("points", ("day", "delta", "reason", "project", "memo", "created_at"), _points),
     Section("reports", ("target_kind", "target_id", "category", "reason", "created_at", "resolved_at"), _reports),
+
+    Section("coupons", ("id", "value_fen", "points", "status", "pledge", "created_at", "expires_at", "used_at"),
+            _coupons),
     Section("projects", ("id", "slug", "title", "status", "goal_fen", "created_at", "launch_at", "end_at"), _projects),
 ]
 

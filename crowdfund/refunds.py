@@ -7,7 +7,7 @@ import logging
 
 from sqlalchemy import func, select
 
-from crowdfund import guarantees, ledger
+from crowdfund import coupons, guarantees, ledger
 from crowdfund.extensions import db
 from crowdfund.models import Pledge, PledgeStatus, Refund
 from crowdfund.models.base import utcnow
@@ -34,7 +34,7 @@ def out_request_no(pledge, reason, sequence=None):
 
 def owed_from_escrow(project_id):
     """Refunds promised but not yet booked (pending, or failed and awaiting a retry): escrow still holds them."""
-    return db.session.scalar(select(func.coalesce(func.sum(Refund.amount_fen - Refund.guarantee_fen), 0))
+    return db.session.scalar(select(func.coalesce(func.sum(Refund.amount_fen + Refund.coupon_fen - Refund.guarantee_fen), 0))
                              .join(Pledge, Pledge.id == Refund.pledge_id)
                              .where(Pledge.project_id == project_id, Refund.status.in_(["pending", "failed"])))
 
@@ -52,7 +52,9 @@ def refunded_so_far(pledge):
 def request_refund(pledge, reason, amount_fen=None, guarantee_fen=0, sequence=None, commit=True):
     """Create (once) a refund of a paid pledge — in full unless `amount_fen` says — and queue its job.
 
-    `guarantee_fen` of the amount is booked against the project's guarantor rather than its escrow.
+    `guarantee_fen` of the amount is booked against the project's guarantor rather than its escrow. In full, a
+    pledge paid partly with a coupon gets back what the provider took, and its coupon part goes from escrow back
+    to the marketing account in the same booking; a partial refund (`amount_fen`) leaves the coupon part alone.
     Refunds of one pledge never add up to more than the provider took for it. With commit=False the
     refund joins the caller's transaction (so a pledge never changes without its refund) and the
     caller runs `queue()` after committing.
@@ -60,12 +62,15 @@ def request_refund(pledge, reason, amount_fen=None, guarantee_fen=0, sequence=No
     number = out_request_no(pledge, reason, sequence)
     refund = db.session.scalar(select(Refund).where(Refund.out_request_no == number))
     if refund is None:
-        amount = pledge.amount_fen if amount_fen is None else amount_fen
+        amount = pledge.due_fen if amount_fen is None else amount_fen
+        coupon = pledge.coupon_fen if amount_fen is None else 0
+        earlier = refunds_of(pledge)
         if amount <= 0 or not 0 <= guarantee_fen <= amount or \
-                refunded_so_far(pledge) + amount > (pledge.paid_fen or pledge.amount_fen):
+                sum(r.amount_fen for r in earlier) + amount > (pledge.paid_fen or pledge.due_fen) or \
+                sum(r.coupon_fen for r in earlier) + coupon > pledge.coupon_fen:
             raise RefundError(f"pledge {pledge.id}: refund of {amount} is more than was paid")
         refund = Refund(pledge_id=pledge.id, out_request_no=number, amount_fen=amount, reason=reason,
-                        guarantee_fen=guarantee_fen)
+                        guarantee_fen=guarantee_fen, coupon_fen=coupon)
         db.session.add(refund)
         if not commit:
             db.session.flush()
@@ -101,10 +106,13 @@ def execute(refund_id):
             return "failed"
         db.session.commit()
         raise
-    from_escrow = refund.amount_fen - refund.guarantee_fen
+    from_escrow = refund.amount_fen + refund.coupon_fen - refund.guarantee_fen
     entries = [(ledger.escrow(pledge.project_id), from_escrow)] if from_escrow else []
     if refund.guarantee_fen:
         entries.append((guarantees.account(guarantees.of(pledge.project)), refund.guarantee_fen))
+    if refund.coupon_fen:
+        entries.append((coupons.MARKETING, -refund.coupon_fen))
+        coupons.restore(pledge)
     ledger.post("refund", f"refund:{refund.out_request_no}",
                 entries + [(ledger.clearing(pledge.provider), -refund.amount_fen)], project_id=pledge.project_id)
     refund.status, refund.completed_at = "succeeded", utcnow()

@@ -1,6 +1,7 @@
 """Database models, one module per aggregate."""
 from crowdfund.models.audit import AuditEntry
 from crowdfund.models.category import Category
+from crowdfund.models.coupon import Coupon
 from crowdfund.models.community import (Block, Comment, EmailOptOut, FaqEntry, Follow, Message, MessageThread,
                                         ProjectUpdate, Report, UpdateRevision)
 from crowdfund.models.growth import PointsEntry, Visit
@@ -34,4 +35,5 @@ __all__ = [
     "ProjectStatus", "ReviewDecision", "ReviewFinding", "RewardTier", "RiskAlert", "Role", "Severity", "ShippingRate",
     "ShippingRegion", "SmsCode", "SmsPurpose", "User", "UserRole", "VerificationKind", "VerificationStatus",
     "PointsEntry", "Visit",
+    "Coupon",
 ]

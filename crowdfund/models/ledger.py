@@ -92,6 +92,8 @@ class Refund(db.Model):
     amount_fen: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(40))
     guarantee_fen: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # part booked to the guarantor
+    # Not paid out by the provider: a coupon's part, moved from escrow back to the marketing account.
+    coupon_fen: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)  # pending | succeeded | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(String(300), default="")

@@ -30,6 +30,7 @@ class Pledge(db.Model):
         UniqueConstraint("backer_id", "idempotency_key", name="uq_pledges_backer_idempotency"),
         CheckConstraint("rating IS NULL OR (rating >= 1 AND rating <= 5)", name="rating_range"),
         Index("ix_pledges_project_created", "project_id", "created_at"),  # the risk rules' recent-pledges window
+        CheckConstraint("coupon_fen >= 0 AND coupon_fen < amount_fen", name="coupon_below_amount"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -57,6 +58,9 @@ class Pledge(db.Model):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     paid_fen: Mapped[int | None] = mapped_column(Integer)  # what the provider took; amount_fen drops on a tier downgrade
+    # A coupon's part of amount_fen, paid into escrow by the platform's marketing account; the provider is asked
+    # for the rest (`due_fen`).
+    coupon_fen: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     replaces_id: Mapped[int | None] = mapped_column(ForeignKey("pledges.id", ondelete="SET NULL"))  # tier change
     # Delivery (SPEC 2.9): shipped by the creator, confirmed by the backer (or automatically), rated.
     shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
@@ -76,6 +80,11 @@ class Pledge(db.Model):
     @property
     def has_reward(self):
         return self.tier_id is not None
+
+    @property
+    def due_fen(self):
+        """What the provider is asked to take: the pledge less its coupon."""
+        return self.amount_fen - (self.coupon_fen or 0)
 
 
 class Address(db.Model):

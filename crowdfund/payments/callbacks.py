@@ -43,7 +43,7 @@ def receive(provider_name, params, raw):
         pledge = db.session.scalar(select(Pledge).where(Pledge.out_trade_no == notification.out_trade_no))
         if pledge is None:
             raise InvalidNotification("unknown out_trade_no")
-        if notification.total_amount != Decimal(pledge.paid_fen or pledge.amount_fen) / 100:
+        if notification.total_amount != Decimal(pledge.paid_fen or pledge.due_fen) / 100:
             raise InvalidNotification(f"total_amount {notification.total_amount} does not match the pledge")
         row.accepted, row.params, row.raw = True, dict(params), raw
     except InvalidNotification as error:

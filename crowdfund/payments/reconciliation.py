@@ -47,8 +47,9 @@ def check(since_hours=24, now=None, progress=None):
     for txn in booked:
         out_trade_no = txn.idempotency_key.split(":", 1)[1]
         pledge = db.session.scalar(select(Pledge).where(Pledge.out_trade_no == out_trade_no))
+        # What the provider took is what the booking put into clearing (a coupon's part came from marketing).
         bookings.append((out_trade_no, pledge.provider if pledge else "alipay",
-                         sum(e.amount_fen for e in txn.entries if e.amount_fen > 0)))
+                         sum(e.amount_fen for e in txn.entries if e.account.code.startswith("clearing:"))))
     report = {"checked": 0, "mismatches": []}
     if progress:
         progress(0, len(bookings))

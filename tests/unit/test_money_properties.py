@@ -1,17 +1,20 @@
-"""Property test through the real money paths: pledges, payments, duplicate notifications, cancellations and
-tier changes (refunds through the sandbox), closings, fees and withdrawals, in random order, keep the books exact."""
+"""Property test through the real money paths: pledges (some with a coupon the marketing account pays for),
+payments, duplicate notifications, cancellations and tier changes (refunds through the sandbox), closings, fees and
+withdrawals, in random order, keep the books exact."""
 from datetime import timedelta
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from crowdfund import closing, ledger, pledging, refunds, settlement
+from crowdfund import closing, coupons, ledger, pledging, points, refunds, settlement
 from crowdfund.extensions import db
-from crowdfund.models import Pledge, PledgeStatus, Project, ProjectStatus, Refund, SandboxTrade, User, Withdrawal
+from crowdfund.models import (Coupon, LedgerEntry, Pledge, PledgeStatus, Project, ProjectStatus, Refund, SandboxTrade,
+                              User, Withdrawal)
 from crowdfund.models.base import utcnow
 
 LIVE_STEP = st.one_of(
-    st.tuples(st.sampled_from(["pledge", "pledge+pay"]), st.integers(0, 2), st.integers(1_00, 300_00)),
+    st.tuples(st.sampled_from(["pledge", "pledge+pay", "coupon", "coupon+pay"]), st.integers(0, 2),
+              st.integers(1_00, 300_00)),
     st.tuples(st.sampled_from(["pay", "dup", "cancel"]), st.integers(0, 7), st.just(0)),
     st.tuples(st.just("change"), st.integers(0, 7), st.just(0)),
 )
@@ -23,13 +26,25 @@ OPS = st.tuples(st.lists(LIVE_STEP, max_size=10), st.lists(LATER_STEP, max_size=
 
 
 def _pay(app, pledge):
-    """The provider takes the money (its trade exists for later refunds) and notifies us."""
+    """The provider takes what it was asked for (its trade exists for later refunds) and notifies us."""
     if db.session.scalar(db.select(SandboxTrade).filter_by(out_trade_no=pledge.out_trade_no)) is None:
         db.session.add(SandboxTrade(out_trade_no=pledge.out_trade_no, trade_no=f"T{pledge.id}",
-                                    app_id=app.config["ALIPAY_APP_ID"], total_fen=pledge.amount_fen, subject="x",
+                                    app_id=app.config["ALIPAY_APP_ID"], total_fen=pledge.due_fen, subject="x",
                                     status="TRADE_SUCCESS", channel="pc"))
         db.session.commit()
-    return pledging.record_payment(pledge.out_trade_no, f"T{pledge.id}", pledge.amount_fen)
+    return pledging.record_payment(pledge.out_trade_no, f"T{pledge.id}", pledge.due_fen)
+
+
+def _coupon_for(backer, amount):
+    """A coupon the backer redeems now (the dearer one when it fits the amount), or None when none fits."""
+    for cost, value in reversed(coupons.options()):
+        if coupons.fits(value, amount) and points.balance(backer.id) >= cost:
+            return coupons.redeem(backer, cost).id
+    return None
+
+
+def _sum(column, *where):
+    return db.session.scalar(db.select(db.func.coalesce(db.func.sum(column), 0)).where(*where))
 
 
 def _check(project_id):
@@ -46,6 +61,27 @@ def _check(project_id):
         assert funds["escrow"] + funds["fees"] + funds["withdrawn"] == paid
     for pledge in db.session.scalars(db.select(Pledge).where(Pledge.project_id == project_id)):
         assert refunds.refunded_so_far(pledge) <= (pledge.paid_fen or 0), "never more back than was paid"
+        assert _sum(Refund.coupon_fen, Refund.pledge_id == pledge.id) <= pledge.coupon_fen
+        if pledge.paid_fen is not None:
+            assert pledge.paid_fen == pledge.due_fen, "the provider took the pledge less its coupon"
+        held = db.session.scalars(db.select(Coupon).where(Coupon.pledge_id == pledge.id,
+                                                          Coupon.status != "available")).all()
+        if pledge.status == PledgeStatus.PENDING:
+            assert [c.value_fen for c in held] == ([pledge.coupon_fen] if pledge.coupon_fen else [])
+        elif pledge.status == PledgeStatus.PAID:
+            assert [(c.status, c.value_fen) for c in held] == ([("used", pledge.coupon_fen)] if pledge.coupon_fen else [])
+        elif pledge.status in (PledgeStatus.EXPIRED, PledgeStatus.CLOSED, PledgeStatus.REFUNDED,
+                               PledgeStatus.REFUND_DUE):
+            assert held == [], "a lapsed or refunded pledge holds no coupon"
+    assert _sum(LedgerEntry.amount_fen) == 0, "entries sum to zero"
+    # Marketing has paid the coupon parts of pledges paid and not (yet) refunded, and nothing else.
+    owed_back = _sum(Refund.coupon_fen, Refund.status.in_(["pending", "failed"]))
+    marketing = ledger.balance(coupons.MARKETING)
+    assert marketing == _sum(Pledge.coupon_fen, Pledge.status == PledgeStatus.PAID) + owed_back
+    assert marketing == _sum(Coupon.value_fen, Coupon.status == "used")
+    # The provider holds exactly what it took less what it gave back: nobody is paid twice.
+    assert ledger.balance(ledger.clearing("alipay")) == _sum(SandboxTrade.total_fen) - _sum(SandboxTrade.refunded_fen)
+    assert ledger.balance(ledger.REFUNDS_PAYABLE) == -_sum(Pledge.paid_fen, Pledge.status == PledgeStatus.REFUND_DUE)
     assert ledger.verify() == []
 
 
@@ -53,6 +89,10 @@ def _check(project_id):
 @given(goal=st.sampled_from([1_00, 1_00, 100_00, 600_00]), ops=OPS)
 def test_random_money_paths_keep_escrow_exact(app, make_project, make_user, live_server, goal, ops):
     backers = [make_user() for _ in range(3)]
+    with app.app_context():
+        for backer in backers:
+            points.book(backer, 1000, "backing", f"seed:{backer}")
+        db.session.commit()
     slug = make_project(status="live", goal_fen=goal, tiers=[dict(title="A", price_fen=50_00, physical=False),
                                                              dict(title="B", price_fen=120_00, physical=False)])
     with app.test_request_context("/"):
@@ -60,19 +100,20 @@ def test_random_money_paths_keep_escrow_exact(app, make_project, make_user, live
         project_id, pledges = project.id, []
         for n, (op, index, amount) in enumerate(ops):
             project = db.session.get(Project, project_id)
-            if op.startswith("pledge") and project.status == ProjectStatus.LIVE:
+            if op.startswith(("pledge", "coupon")) and project.status == ProjectStatus.LIVE:
                 backer = db.session.get(User, backers[index])
                 tier = [None, *project.tiers][amount % 3]
                 amount = max(amount, tier.price_fen) if tier else amount
+                coupon_id = _coupon_for(backer, amount) if op.startswith("coupon") else None
                 try:
                     pledge = pledging.start(backer, project, tier, amount, idempotency_key=f"k{n}",
-                                            risk_accepted=True)
+                                            risk_accepted=True, coupon_id=coupon_id)
                 except (pledging.UnpaidHoldExists, pledging.TooManyUnpaid):
                     db.session.expire_all()
-                    _check(project_id)  # a refused hold moves nothing
+                    _check(project_id)  # a refused hold moves nothing (its coupon stays available)
                     continue
                 pledges.append(pledge.id)
-                if op == "pledge+pay":
+                if op.endswith("+pay"):
                     _pay(app, pledge)
             elif op in ("pay", "dup") and pledges:
                 pledge = db.session.get(Pledge, pledges[index % len(pledges)])
@@ -113,5 +154,8 @@ def test_random_money_paths_keep_escrow_exact(app, make_project, make_user, live
         changed = db.session.scalar(db.select(db.func.count(Refund.id)).join(Pledge, Pledge.id == Refund.pledge_id)
                                     .where(Pledge.project_id == project_id, Refund.reason == "tier_change"))
         event(f"tier changes refunded: {bool(changed)}")
+        couponed = db.session.scalar(db.select(db.func.count(Pledge.id)).where(Pledge.coupon_fen > 0,
+                                                                              Pledge.paid_fen.is_not(None)))
+        event(f"couponed pledges paid: {bool(couponed)}")
         if project.status == ProjectStatus.FAILED:
             assert ledger.project_funds(project_id)["escrow"] == 0, "a failed campaign gives everything back"

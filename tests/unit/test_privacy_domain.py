@@ -82,7 +82,7 @@ def test_export_has_every_section_as_json_and_csv_with_only_the_owners_rows(app,
         sections = read_zip(privacy.build_zip(ann))
     assert set(sections) == {s.name for s in privacy.SECTIONS} == {
         "profile", "legal_acceptances", "consents", "pledges", "addresses", "comments", "messages", "notifications",
-        "follows", "points", "reports", "projects"}
+        "follows", "points", "reports", "coupons", "projects"}
     for name, (rows, table) in sections.items():
         assert len(rows) == len(table), name
         text = json.dumps(rows, ensure_ascii=False) + json.dumps(table, ensure_ascii=False)

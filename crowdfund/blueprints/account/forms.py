@@ -1,7 +1,7 @@
 """Forms for the account pages."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, StringField
+from wtforms import BooleanField, IntegerField, PasswordField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from crowdfund.accounts import PASSWORD_MAX
@@ -48,3 +48,9 @@ class PhoneRemoveForm(FlaskForm):
     """Take the number off the account: the password."""
 
     password = PasswordField(_l("Password"), validators=[InputRequired(), Length(max=PASSWORD_MAX)])
+
+
+class RedeemForm(FlaskForm):
+    """Spend points on one of the coupons on offer (its cost in points names it)."""
+
+    points = IntegerField(validators=[InputRequired()])

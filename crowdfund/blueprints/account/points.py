@@ -1,5 +1,5 @@
 """The signed-in person's points: balance, how they are earned, and their history."""
-from flask import current_app
+from flask import url_for
 from flask_login import current_user
 
 from crowdfund import growth, points
@@ -14,9 +14,4 @@ def points_page():
     """我的积分: the balance, the earning rules (from the configuration) and the latest entries."""
     return render("account/points.html", "points_history", balance=points.balance(current_user.id),
                   rules=growth.rules(), reasons=growth.reason_names(), history=growth.points_history(current_user),
-                  coupons_url=_coupons_url())
-
-
-def _coupons_url():
-    """Where points are redeemed, once that page exists (crowdfund/coupons.py)."""
-    return "/account/coupons" if "account.coupons" in current_app.view_functions else None
+                  coupons_url=url_for("account.coupons_page"))

@@ -7,6 +7,7 @@ from wtforms.validators import Length, Optional, Regexp
 
 from crowdfund.fields import YuanField
 from crowdfund.i18n import CHANNEL_NAMES, REGION_NAMES
+from crowdfund.inputs import db_int
 
 CHANNEL_CHOICES = [SelectChoice(key, label) for key, label in CHANNEL_NAMES.items()]
 
@@ -44,6 +45,8 @@ class PledgeForm(AddressFields, FlaskForm):
     anonymous = BooleanField(_l("Hide my name on the public backer list"))
     accept_risk = BooleanField(_l("I have read the risk disclosure and understand that backing is not buying"))
     channel = SelectField(_l("Pay with"), choices=CHANNEL_CHOICES)
+    # The backer's coupons usable on this amount are offered beside the total; the domain re-checks the choice.
+    coupon = RadioField(_l("Coupon"), coerce=db_int, default=0, validate_choice=False)
     idempotency_key = HiddenField()
 
 

@@ -7,7 +7,7 @@ from flask_babel import ngettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from crowdfund import accounts, delivery, discovery, divisions, legal, lifecycle, pledging
+from crowdfund import accounts, coupons, delivery, discovery, divisions, legal, lifecycle, pledging
 from crowdfund.blueprints.legal.routes import require_consent
 from crowdfund.blueprints.pledges import bp
 from crowdfund.blueprints.pledges.forms import AddressForm, PledgeForm
@@ -22,7 +22,7 @@ from crowdfund.security import email_verified_required, login_required
 from crowdfund.sessions import hash_ip
 from crowdfund.inputs import db_int
 
-ERROR_FIELDS = {"amount": "amount", "sold_out": "tier", "unpaid_hold": "tier", "unpaid_limit": "tier", "region": "region", "address": "name", "risk": "accept_risk"}
+ERROR_FIELDS = {"coupon": "coupon", "amount": "amount", "sold_out": "tier", "unpaid_hold": "tier", "unpaid_limit": "tier", "region": "region", "address": "name", "risk": "accept_risk"}
 PARTS = ("division_picker", "shipping_address")  # blocks htmx swaps when a select of the address changes
 BLANK_MESSAGES = {
     "name": _l("Enter the recipient's name."), "phone": _l("Enter a mobile number."),
@@ -61,6 +61,9 @@ def _messages(error, region=None, address=None):
         "address": _("Fill in every line of the shipping address."),
         "risk": _("Please confirm you have read the risk disclosure."),
         "closed": _("This project is not accepting pledges."),
+        "coupon": _("This coupon cannot be used on this pledge: choose another or none."),
+        "couponed": _("A pledge paid partly with a coupon keeps its reward: to choose another, cancel this pledge "
+                      "(the coupon comes back to you) and pledge again."),
     }.get(error.code, _("Please check your pledge."))
 
 
@@ -113,6 +116,12 @@ def _summary(project, counts, form, tier):
     return quote, []
 
 
+def _coupon_choice(form, quote):
+    """The backer's coupons usable on this quote's total and the one chosen among them (None: no coupon)."""
+    usable = coupons.available_for(current_user, quote.total_fen) if quote else []
+    return {"usable": usable, "chosen": next((c for c in usable if c.id == form.coupon.data), None)}
+
+
 def _show_errors(form, problems):
     """Put each problem beside its field; a saved address's problems go beside the address choice."""
     address, region = _address(form)
@@ -146,7 +155,7 @@ def _render_form(project, progress, counts, form, tier, status=200, error=None, 
         messages = []  # a form just opened shows the total if it can, not a complaint about what is not typed yet
     return render("pledges/new.html", block, status=status, project=project, progress=progress, counts=counts,
                   form=form, quote=quote, messages=messages, error=error, part=block if block in PARTS else None,
-                  unpaid=unpaid,
+                  unpaid=unpaid, **_coupon_choice(form, quote),
                   picker=divisions.picker(form.region.data, form.province.data, form.city.data))
 
 
@@ -186,7 +195,8 @@ def back(slug):
             return _render_form(project, progress, counts, form, tier, block=part)
         quote, messages = _summary(project, counts, form, tier)
         return render("pledges/new.html", "pledge_summary", status=422 if messages else 200, project=project,
-                      progress=progress, counts=counts, form=form, quote=quote, messages=messages)
+                      progress=progress, counts=counts, form=form, quote=quote, messages=messages,
+                      **_coupon_choice(form, quote))
     if request.form.get("refresh"):
         form.validate()
         for field in form:
@@ -203,7 +213,8 @@ def back(slug):
         pledge = pledging.start(current_user, project, tier, form.amount.data,
                                 idempotency_key=form.idempotency_key.data, region=region, address=address,
                                 anonymous=form.anonymous.data, risk_accepted=form.accept_risk.data,
-                                channel=form.channel.data, consent=True, client_hash=hash_ip(request.remote_addr))
+                                channel=form.channel.data, consent=True, client_hash=hash_ip(request.remote_addr),
+                                coupon_id=form.coupon.data or None)
     except pledging.PledgeError as error:
         return _render_form(project, progress, counts, form, tier, status=422, error=_show_errors(form, [error]))
     if tier is not None and tier.physical and _saved(form) is None and form.save_address.data:
@@ -379,7 +390,7 @@ def cancel(pledge_id):
         title=_("Cancel this pledge?"), button=_("Yes, cancel the pledge"),
         consequences=[
             _("Once cancelled, the %(amount)s you paid is refunded the way you paid it.",
-              amount=format_money(pledge.amount_fen)) if paid else
+              amount=format_money(pledge.due_fen)) if paid else
             _("This pledge is not paid, so nothing is refunded."),
             _("The reward “%(title)s” is freed for other backers.", title=pledge.tier.title) if pledge.tier else None,
             _("This cannot be undone; to back the project again you make a new pledge."),
