@@ -543,14 +543,15 @@ def can_pledge_again(pledge, now=None):
             and (tier is None or tier.quantity_limit is None or tier.taken < tier.quantity_limit))
 
 
-def pledge_again(pledge, backer, now=None):
+def pledge_again(pledge, backer, client_hash=None, now=None):
     """A new pending pledge (a new trade, its slot held again) like one whose trade was closed; once per pledge."""
     if pledge.backer_id != backer.id or pledge.status != P.CLOSED:
         raise PledgeError()
     address = {name: getattr(pledge, f"ship_{name}") or "" for name in ADDRESS_FIELDS}
     new = start(backer, pledge.project, pledge.tier, pledge.amount_fen - pledge.shipping_fen,
                 idempotency_key=f"again-{pledge.id}", region=pledge.ship_region, address=address,
-                anonymous=pledge.anonymous, risk_accepted=True, channel=pledge.channel, now=now)
+                anonymous=pledge.anonymous, risk_accepted=True, channel=pledge.channel, client_hash=client_hash,
+                now=now)
     if new.replaces_id is None and pledge.replaces_id is not None:
         new.replaces_id = pledge.replaces_id  # a dearer reward of a tier change: paying it still replaces the old
         db.session.commit()

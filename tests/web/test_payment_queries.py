@@ -192,6 +192,9 @@ def test_a_closed_trade_is_said_in_words_and_a_new_pledge_offered(app, client, s
         assert [p.status for p in pledges] == [PledgeStatus.CLOSED, PledgeStatus.PENDING]
         assert pledges[1].out_trade_no != out_trade_no and pledges[1].amount_fen == 88_00
         assert pledges[1].tier_id == shop["tier"]
+        from crowdfund.sessions import hash_ip
+
+        assert pledges[1].client_hash == hash_ip("127.0.0.1"), "the risk rules see where the new pledge came from"
     assert taken(app, shop["tier"]) == 1
     cashier = client.get(urlsplit(first.location).path + "?" + urlsplit(first.location).query)
     assert cashier.status_code == 303, "the new trade can be paid at the cashier"

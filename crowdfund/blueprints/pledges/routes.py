@@ -368,7 +368,7 @@ def again(pledge_id):
     """Back again after Alipay closed the trade unpaid: a new pledge like this one (its slot held again), then pay."""
     pledge = own_pledge(pledge_id)
     try:
-        new = pledging.pledge_again(pledge, current_user)
+        new = pledging.pledge_again(pledge, current_user, client_hash=hash_ip(request.remote_addr))
     except pledging.PledgeError as error:
         return redirect_after_post(url_for("pledges.show", pledge_id=pledge_id), _messages(error), "error")
     if not pledging.can_pay(new):
