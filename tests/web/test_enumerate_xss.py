@@ -91,10 +91,11 @@ class Site:
             if per_endpoint[variant] >= 3 or per_endpoint[endpoint] >= (30 if variant[1] else PER_ENDPOINT):
                 continue
             seen.add((url, htmx))
-            per_endpoint[endpoint] += 1
-            per_endpoint[variant] += 1
             response = self.client.get(url, headers={"HX-Request": "true"} if htmx else {})
             answers.append((url, htmx, response))
+            if response.status_code == 200:  # a redirect (a live project's wizard step, say) is no page of its own
+                per_endpoint[endpoint] += 1
+                per_endpoint[variant] += 1
             if "html" in response.content_type:
                 body = response.get_data(as_text=True)
                 for attribute, link in re.findall(r'\s(href|hx-get)="([^"]+)"', body):
