@@ -61,8 +61,8 @@ def people(app, make_user, make_project):
         reports.report_project(project, c, "other", "Carl's report", now=NOW)
         points.book(ann, 9, "backing", "backing:ann", project_id=project.id, memo="Ann's points", now=NOW)
         points.book(carl, 5, "backing", "backing:carl", project_id=project.id, memo="Carl's points", now=NOW)
+        db.session.commit()  # share_code writes on a connection of its own: nothing may hold Ann's row meanwhile
         growth.share_code(a)
-        db.session.commit()
         return dict(ann=ann, carl=carl, slug=slug, creator=project.creator_id)
 
 
