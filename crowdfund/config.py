@@ -123,8 +123,11 @@ class Config:
         self.COMPRESS_MIMETYPES = ["text/html", "text/css", "text/plain", "text/csv", "text/javascript",
                                    "application/javascript", "application/json", "application/atom+xml",
                                    "image/svg+xml"]
-        # Payments (SPEC 2.2). PAYMENT_SANDBOX=1 serves a local Alipay-protocol gateway with its own keys.
+        # Payments (SPEC 2.2). PAYMENT_SANDBOX=1 serves local gateways speaking each provider's protocol with
+        # their own keys. PAYMENT_PROVIDERS: what backers may choose, in the pledge form's order.
         self.PAYMENT_SANDBOX = _bool("PAYMENT_SANDBOX", self.ENV_NAME != "production")
+        self.PAYMENT_PROVIDERS = [name.strip() for name in env.get("PAYMENT_PROVIDERS", "alipay").split(",")
+                                  if name.strip()]
         self.ALIPAY_APP_ID = env.get("ALIPAY_APP_ID", "2021000000000001")
         self.ALIPAY_SELLER_ID = env.get("ALIPAY_SELLER_ID", "2088000000000001")
         self.ALIPAY_APP_PRIVATE_KEY = env.get("ALIPAY_APP_PRIVATE_KEY") or None  # PKCS#1 PEM or a path to one
@@ -229,4 +232,9 @@ class Config:
                 raise ConfigError("SMS_PROVIDER=dev shows every code on a page: not in production")
         elif not self.SECRET_KEY:
             self.SECRET_KEY = dev_secret_key(instance_path)
+        from crowdfund.payments import PROVIDERS
+
+        unknown = [name for name in self.PAYMENT_PROVIDERS if name not in PROVIDERS]
+        if unknown or not self.PAYMENT_PROVIDERS:
+            raise ConfigError(f"PAYMENT_PROVIDERS: choose from {', '.join(PROVIDERS)} (got {unknown or 'none'})")
         return self

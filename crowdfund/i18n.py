@@ -45,8 +45,8 @@ PLEDGE_STATUS_NAMES = {
     "closed": _l("Closed, not charged"), "cancelled": _l("Cancelled"),
     "refund_due": _l("Paid after it expired: being refunded"), "refunded": _l("Refunded"),
 }
-CHANNEL_NAMES = {"pc": _l("Alipay on a computer"), "wap": _l("Alipay on this phone"),
-                 "qr": _l("Scan a QR code with the Alipay app")}
+CHANNEL_NAMES = {"pc": _l("On a computer"), "wap": _l("On this phone"), "qr": _l("Scan a QR code with the app")}
+PROVIDER_NAMES = {"alipay": _l("Alipay"), "wechatpay": _l("WeChat Pay"), "unionpay": _l("UnionPay")}
 LEDGER_KIND_NAMES = {"payment": _l("Payment received"), "late_payment": _l("Late payment (to refund)"),
                      "refund": _l("Refund to backer"), "fee": _l("Platform fee"), "withdrawal": _l("Withdrawal"),
                      "payout": _l("Payout to the creator's bank")}
@@ -57,7 +57,7 @@ REFUND_STATUS_NAMES = {"pending": _l("Refund in progress"), "succeeded": _l("Ref
 TRADE_STATUS_NAMES = {"WAIT_BUYER_PAY": _l("Waiting for payment"), "TRADE_SUCCESS": _l("Paid"),
                       "TRADE_FINISHED": _l("Paid and settled"), "TRADE_CLOSED": _l("Closed, not paid")}
 LABELS = {"trade_status_names": TRADE_STATUS_NAMES, "withdrawal_status_names": WITHDRAWAL_STATUS_NAMES, "ledger_kind_names": LEDGER_KIND_NAMES, "refund_status_names": REFUND_STATUS_NAMES,
-          "pledge_status_names": PLEDGE_STATUS_NAMES, "channel_names": CHANNEL_NAMES,"status_names": STATUS_NAMES, "step_names": STEP_NAMES, "field_names": FIELD_NAMES,
+          "pledge_status_names": PLEDGE_STATUS_NAMES, "channel_names": CHANNEL_NAMES, "provider_names": PROVIDER_NAMES, "status_names": STATUS_NAMES, "step_names": STEP_NAMES, "field_names": FIELD_NAMES,
           "region_names": REGION_NAMES, "sort_names": SORT_NAMES, "severity_names": SEVERITY_NAMES,
           "verification_status_names": VERIFICATION_STATUS_NAMES}
 

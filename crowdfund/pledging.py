@@ -86,6 +86,12 @@ class CouponedTierChange(PledgeError):
     code = "couponed"
 
 
+class ProviderNotOffered(PledgeError):
+    """A payment provider that PAYMENT_PROVIDERS does not offer (or no such provider)."""
+
+    code = "provider"
+
+
 class TooManyUnpaid(PledgeError):
     """The backer holds PLEDGE_MAX_UNPAID unpaid pledges already (anywhere on the site)."""
 
@@ -203,13 +209,16 @@ def find_by_key(backer, idempotency_key):
 
 
 def start(backer, project, tier, amount_fen, *, idempotency_key, region=None, address=None, anonymous=False,
-          risk_accepted=False, channel="pc", consent=False, client_hash=None, coupon_id=None, now=None):
+          risk_accepted=False, channel="pc", provider="alipay", consent=False, client_hash=None, coupon_id=None,
+          now=None):
     """Create a pending pledge holding its tier slot; the same idempotency key returns the same pledge.
 
     With `consent` (the pledge form's risk checkbox), the backer's acceptance of the platform's and the project's
     risk disclosures is recorded with the pledge, in its transaction. With `coupon_id` the pledge takes that
-    coupon (CouponNotUsable if it cannot) and the provider is asked for the pledge less the coupon."""
+    coupon (CouponNotUsable if it cannot) and the provider is asked for the pledge less the coupon. `provider`
+    is the one the backer chose (of PAYMENT_PROVIDERS); `channel` is kept as that provider uses it."""
     from crowdfund import coupons
+    from crowdfund.payments import enabled_providers, provider_class
 
     now = now or utcnow()
     existing = find_by_key(backer, idempotency_key)
@@ -217,6 +226,9 @@ def start(backer, project, tier, amount_fen, *, idempotency_key, region=None, ad
         return existing
     if not risk_accepted:
         raise RiskNotAccepted()
+    if provider not in enabled_providers():
+        raise ProviderNotOffered()
+    channel = provider_class(provider).channel_for(channel)
     priced = quote(project, tier, amount_fen, region, now)
     if tier is not None and tier.physical and not (address and all((address.get(f) or "").strip()
                                                                    for f in ADDRESS_FIELDS)):
@@ -233,6 +245,7 @@ def start(backer, project, tier, amount_fen, *, idempotency_key, region=None, ad
     pledge = Pledge(project_id=project.id, tier_id=tier.id if tier else None, backer_id=backer.id,
                     amount_fen=priced.total_fen, shipping_fen=priced.shipping_fen, status=P.PENDING,
                     idempotency_key=idempotency_key, out_trade_no=new_out_trade_no(now), channel=channel,
+                    provider=provider,
                     anonymous=bool(anonymous), risk_accepted_at=now, created_at=now, client_hash=client_hash,
                     expires_at=now + timedelta(minutes=current_app.config["PLEDGE_HOLD_MINUTES"]))
     if tier is not None and tier.physical:
@@ -460,7 +473,7 @@ def change_tier(pledge, backer, tier, idempotency_key, now=None):
         address = {name: getattr(pledge, f"ship_{name}") for name in ADDRESS_FIELDS}
         new = start(backer, pledge.project, tier, amount, idempotency_key=idempotency_key,
                     region=region if tier.physical else None, address=address, anonymous=pledge.anonymous,
-                    risk_accepted=True, channel=pledge.channel, now=now)
+                    risk_accepted=True, channel=pledge.channel, provider=pledge.provider, now=now)
         if new.replaces_id is None:
             new.replaces_id = pledge.id
             db.session.commit()
@@ -513,13 +526,17 @@ def pledges_of(backer):
 
 def payment_redirect(pledge, channel=None):
     """Where to send the backer to pay this pending pledge (through its provider)."""
-    from crowdfund.payments import get_provider
+    from crowdfund.payments import get_provider, waiting
 
     site = current_app.config["SITE_URL"]
-    return get_provider(pledge.provider).create_payment(
+    provider = get_provider(pledge.provider)
+    return_url = f"{site}/payments/{pledge.provider}/return"
+    if not provider.signed_return:
+        return_url += "?back=" + waiting.return_token(pledge.out_trade_no)
+    return provider.create_payment(
         out_trade_no=pledge.out_trade_no, amount_fen=pledge.due_fen, subject=pledge.project.title,
-        channel=channel or pledge.channel, notify_url=f"{site}/payments/{pledge.provider}/notify",
-        return_url=f"{site}/payments/{pledge.provider}/return")
+        channel=provider.channel_for(channel or pledge.channel), notify_url=f"{site}/payments/{pledge.provider}/notify",
+        return_url=return_url)
 
 
 def awaiting_payment(backer, project, now=None):
@@ -550,8 +567,8 @@ def pledge_again(pledge, backer, client_hash=None, now=None):
     address = {name: getattr(pledge, f"ship_{name}") or "" for name in ADDRESS_FIELDS}
     new = start(backer, pledge.project, pledge.tier, pledge.amount_fen - pledge.shipping_fen,
                 idempotency_key=f"again-{pledge.id}", region=pledge.ship_region, address=address,
-                anonymous=pledge.anonymous, risk_accepted=True, channel=pledge.channel, client_hash=client_hash,
-                now=now)
+                anonymous=pledge.anonymous, risk_accepted=True, channel=pledge.channel, provider=pledge.provider,
+                client_hash=client_hash, now=now)
     if new.replaces_id is None and pledge.replaces_id is not None:
         new.replaces_id = pledge.replaces_id  # a dearer reward of a tier change: paying it still replaces the old
         db.session.commit()

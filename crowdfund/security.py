@@ -93,10 +93,18 @@ def safe_next(target, default=None):
 
 
 def content_security_policy():
-    """The CSP; forms may post here only, and be redirected on to the payment gateway (the pledge form's 303)."""
-    gateway = urlsplit(current_app.config.get("ALIPAY_GATEWAY") or "")
-    targets = "'self'" + (f" {gateway.scheme}://{gateway.netloc}" if gateway.scheme == "https" else "")
-    return f"{CONTENT_SECURITY_POLICY}; form-action {targets}"
+    """The CSP; forms may post here only, and to (or be redirected on to) the enabled payment providers' pages:
+    the pledge form's 303, UnionPay's front-end form."""
+    from crowdfund.payments import enabled_providers, provider_class
+
+    origins = []
+    for name in enabled_providers():
+        for address in provider_class(name).page_addresses(current_app.config):
+            parts = urlsplit(address or "")
+            origin = f"{parts.scheme}://{parts.netloc}"
+            if parts.scheme == "https" and origin not in origins:
+                origins.append(origin)
+    return f"{CONTENT_SECURITY_POLICY}; form-action {' '.join(["'self'", *origins])}"
 
 
 def add_security_headers(response):

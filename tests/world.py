@@ -124,6 +124,7 @@ def argument_values(email):
         "export_id": _ids(select(DataExport.id)) or ["1"],
         "session_id": own_first(LoginSession.id, LoginSession.user_id == uid) or ["1"],
         "alert_id": _ids(select(RiskAlert.id)) or ["1"],
+        "provider": ["alipay", "wechatpay", "unionpay", "nosuchpay"],
     }
 
 

@@ -9,11 +9,12 @@ from crowdfund.models.base import UTCDateTime, utcnow
 
 
 class SandboxTrade(db.Model):
-    """A trade as the sandbox "Alipay" sees it."""
+    """A trade as a sandbox gateway ("Alipay", "WeChat Pay", "UnionPay": `provider`) sees it, in its own words."""
 
     __tablename__ = "sandbox_trades"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20), default="alipay", server_default="alipay")
     out_trade_no: Mapped[str] = mapped_column(String(64), unique=True)
     trade_no: Mapped[str] = mapped_column(String(64), unique=True)
     app_id: Mapped[str] = mapped_column(String(32))

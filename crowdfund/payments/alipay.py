@@ -133,6 +133,10 @@ class AlipayProvider(PaymentProvider):
         return cls(app_id=config["ALIPAY_APP_ID"], app_private_key=private, alipay_public_key=public,
                    gateway=gateway, seller_id=config.get("ALIPAY_SELLER_ID"))
 
+    @classmethod
+    def page_addresses(cls, config):
+        return [config.get("ALIPAY_GATEWAY") or ("" if config.get("PAYMENT_SANDBOX") else PRODUCTION_GATEWAY)]
+
     def create_payment(self, *, out_trade_no, amount_fen, subject, channel, notify_url, return_url):
         if channel == "qr":
             model = AlipayTradePrecreateModel()

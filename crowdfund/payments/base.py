@@ -1,4 +1,8 @@
-"""The PaymentProvider interface every provider (Alipay now; WeChat Pay, UnionPay later) implements."""
+"""The PaymentProvider interface every provider (Alipay, WeChat Pay, UnionPay) implements.
+
+Trade states are spoken in one vocabulary whatever the provider: TRADE_SUCCESS / TRADE_FINISHED (paid),
+TRADE_CLOSED (closed unpaid), anything else (waiting). Each provider maps its own states onto these.
+"""
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -24,10 +28,12 @@ class InvalidNotification(PaymentError):
 
 @dataclass(frozen=True)
 class PaymentRedirect:
-    """Where to send the backer to pay: a URL to redirect to, or a QR code to show."""
+    """Where to send the backer to pay: a URL to redirect to, a QR code to show, or (with `form`) fields the
+    browser POSTs to `url` (UnionPay's front-end form)."""
 
     url: str | None = None
     qr_code: str | None = None
+    form: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,35 @@ class PaymentProvider(ABC):
     name = "abstract"
     ack_success = "success"
     ack_failure = "fail"
+    signed_return = True  # False: the browser comes back with nothing the provider signed (we add a token)
+    # The channel each of ours becomes with this provider ("qr" shows our QR page); override where it differs.
+    channels = {"pc": "pc", "wap": "wap", "qr": "qr"}
+
+    @classmethod
+    def page_addresses(cls, config):
+        """Addresses of the provider's own pages a form of ours may post or be redirected to (for the CSP)."""
+        return []
+
+    @classmethod
+    def channel_for(cls, channel):
+        """The channel this provider uses for what the backer chose (pc / wap / qr)."""
+        return cls.channels.get(channel, cls.channels["pc"])
+
+    def notification_params(self, request):
+        """What verify_notification() needs from the notify request (form fields; headers and body for some)."""
+        return request.form.to_dict()
+
+    def acknowledge(self, accepted, reason=""):
+        """The answer the provider expects: (body, status, content type)."""
+        return (self.ack_success if accepted else self.ack_failure), 200, "text/plain"
+
+    def return_params(self, request):
+        """The signed parameters the browser brings back from the provider (query string, or a POSTed form)."""
+        return request.values.to_dict()
+
+    def returned_trade(self, params):
+        """The out_trade_no the browser came back for, when the parameters carry the provider's valid signature."""
+        return params.get("out_trade_no") if self.verify_return(params) else None
 
     @abstractmethod
     def create_payment(self, *, out_trade_no, amount_fen, subject, channel, notify_url, return_url):

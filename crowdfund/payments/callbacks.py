@@ -31,7 +31,10 @@ def _clipped(params):
 def receive(provider_name, params, raw):
     """Verify and durably store one notification; returns (accepted, stored row). Nothing else changes here.
 
-    A refused one is kept clipped (REFUSED_KEPT), so storing it costs the same whatever was sent.
+    A refused one is kept clipped (REFUSED_KEPT), so storing it costs the same whatever was sent. The stored
+    parameters carry the trade in the one vocabulary of `base` (out_trade_no, trade_no, trade_status,
+    total_amount in yuan) whatever the provider's own words were. A notification whose id was accepted
+    before is acknowledged again but not applied again.
     """
     provider = get_provider(provider_name)
     row = PaymentNotification(provider=provider_name, params=_clipped(params), raw=raw[:REFUSED_KEPT],
@@ -40,15 +43,28 @@ def receive(provider_name, params, raw):
                               trade_status=(params.get("trade_status") or "")[:32] or None)
     try:
         notification = provider.verify_notification(params)
-        pledge = db.session.scalar(select(Pledge).where(Pledge.out_trade_no == notification.out_trade_no))
+        pledge = db.session.scalar(select(Pledge).where(Pledge.out_trade_no == notification.out_trade_no,
+                                                        Pledge.provider == provider_name))
         if pledge is None:
             raise InvalidNotification("unknown out_trade_no")
         if notification.total_amount != Decimal(pledge.paid_fen or pledge.due_fen) / 100:
             raise InvalidNotification(f"total_amount {notification.total_amount} does not match the pledge")
-        row.accepted, row.params, row.raw = True, dict(params), raw
+        row.accepted, row.raw = True, raw
+        row.params = {**notification.params, "out_trade_no": notification.out_trade_no,
+                      "trade_no": notification.trade_no, "trade_status": notification.trade_status,
+                      "total_amount": str(notification.total_amount)}
+        row.out_trade_no, row.trade_status = notification.out_trade_no, notification.trade_status
+        row.notify_id = (notification.notify_id or "")[:128] or None
     except InvalidNotification as error:
         row.reason = error.reason[:200]
         log.warning("rejected %s notification for %s: %s", provider_name, row.out_trade_no, error.reason)
+    if row.accepted and row.notify_id and db.session.scalar(select(PaymentNotification.id).where(
+            PaymentNotification.provider == provider_name, PaymentNotification.notify_id == row.notify_id,
+            PaymentNotification.accepted.is_(True))) is not None:
+        row.accepted, row.reason = False, "duplicate notification id"  # kept as evidence, acknowledged, not applied
+        db.session.add(row)
+        db.session.commit()
+        return True, row
     db.session.add(row)
     db.session.commit()
     if row.accepted:

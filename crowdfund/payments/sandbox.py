@@ -84,7 +84,8 @@ def api_reply(method, body):
 
 
 def _trade(out_trade_no):
-    return db.session.scalar(select(SandboxTrade).where(SandboxTrade.out_trade_no == out_trade_no))
+    return db.session.scalar(select(SandboxTrade).where(SandboxTrade.out_trade_no == out_trade_no,
+                                                        SandboxTrade.provider == "alipay"))
 
 
 def open_trade(params, channel):

@@ -21,6 +21,30 @@ SESSION_KEY = "payment_return"
 RELOAD_FOR = timedelta(minutes=2)  # how long a page without JS reloads by itself after the backer came back
 
 
+RETURN_TOKEN_SECONDS = 24 * 3600
+
+
+def _return_signer():
+    from itsdangerous import URLSafeTimedSerializer
+
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="payment-return")
+
+
+def return_token(out_trade_no):
+    """Our signature on a trade number, for return addresses that carry no provider signature."""
+    return _return_signer().dumps(out_trade_no)
+
+
+def trade_of_return_token(token):
+    """The trade number a return token was made for, or None if it is forged or older than a day."""
+    from itsdangerous import BadData
+
+    try:
+        return _return_signer().loads(token, max_age=RETURN_TOKEN_SECONDS)
+    except BadData:
+        return None
+
+
 def note_return(session, pledge, now=None):
     """Remember (in the backer's session) when they came back from the provider for this pledge."""
     session[SESSION_KEY] = {"pledge_id": pledge.id, "at": (now or utcnow()).isoformat()}

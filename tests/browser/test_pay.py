@@ -53,7 +53,7 @@ def test_backer_pays_through_the_sandbox(js, browser, redis_app, redis_live_serv
     if js:
         page.get_by_text("应付总额").wait_for()  # htmx priced the pledge inline
         assert "¥137.00" in page.locator(".total").inner_text()
-    assert page.get_by_label("支付方式").input_value() == "wap", "a phone pays on the phone"
+    assert page.get_by_label("付款方式").input_value() == "wap", "a phone pays on the phone"
     page.get_by_role("button", name="确认并支付").click()
 
     page.get_by_role("heading", name="支付宝收银台").wait_for()

@@ -3,7 +3,7 @@ payments, duplicate notifications, cancellations and tier changes (refunds throu
 withdrawals, in random order, keep the books exact."""
 from datetime import timedelta
 
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from crowdfund import closing, coupons, ledger, pledging, points, refunds, settlement
@@ -63,7 +63,13 @@ def _check(project_id):
         assert refunds.refunded_so_far(pledge) <= (pledge.paid_fen or 0), "never more back than was paid"
         assert _sum(Refund.coupon_fen, Refund.pledge_id == pledge.id) <= pledge.coupon_fen
         if pledge.paid_fen is not None:
-            assert pledge.paid_fen == pledge.due_fen, "the provider took the pledge less its coupon"
+            # A move to a cheaper tier lowers the pledge and refunds the difference; what was paid stays. (A pledge
+            # replaced by a dearer one keeps its amount and is refunded whole.)
+            moved_off = _sum(Refund.amount_fen, Refund.pledge_id == pledge.id, Refund.reason == "tier_change")
+            if pledge.status == PledgeStatus.PAID:
+                assert pledge.paid_fen == pledge.due_fen + moved_off, "the provider took the pledge less its coupon"
+            else:
+                assert pledge.paid_fen >= pledge.due_fen
         held = db.session.scalars(db.select(Coupon).where(Coupon.pledge_id == pledge.id,
                                                           Coupon.status != "available")).all()
         if pledge.status == PledgeStatus.PENDING:
@@ -87,6 +93,8 @@ def _check(project_id):
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(goal=st.sampled_from([1_00, 1_00, 100_00, 600_00]), ops=OPS)
+@example(goal=1_00, ops=[("pledge", 0, 161), ("pay", 0, 0), ("change", 0, 0), ("close", 0, 0)])  # found by CI
+@example(goal=1_00, ops=[("pledge+pay", 0, 100), ("change", 0, 0), ("pay", 1, 0), ("close", 0, 0)])
 def test_random_money_paths_keep_escrow_exact(app, make_project, make_user, live_server, goal, ops):
     backers = [make_user() for _ in range(3)]
     with app.app_context():

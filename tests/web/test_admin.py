@@ -11,8 +11,8 @@ PUBLIC_ENDPOINTS = {"static", "assets.show", "public.index", "public.set_locale"
                     # Every version of every legal document is public (the footer links them).
                     "legal.document", "legal.version",
                     "auth.signup", "auth.login", "auth.logout", "projects.show", "projects.category",
-                    "projects.search", "projects.funds", "projects.creator", "media.show", "payments.alipay_notify",
-                    "payments.alipay_return",
+                    "projects.search", "projects.funds", "projects.creator", "media.show", "payments.notify",
+                    "payments.return_",
                     "sandbox.gateway", "sandbox.cashier",
                     # Reading a project's conversation is public; the badge answers signed-out visitors with
                     # nothing; unsubscribe links are authenticated by their signature, not a session.

@@ -24,6 +24,8 @@ PUBLIC = {
     "updates.stop_reminder", "pledges.back", "notices.unsubscribe", "notices.project_email",
     "legal.document", "legal.version",
     "sandbox.cashier",
+    # A provider's notification and the browser coming back from it prove themselves by signature.
+    "payments.notify", "payments.return_",
     # Sharing a public project: the share page and the QR image of its link.
     "sharing.show", "sharing.qr",
     # A mailed confirmation link is authenticated by its signature, not by who opens it.

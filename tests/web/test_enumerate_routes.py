@@ -6,13 +6,14 @@ from tests.conftest import csrf_from
 from tests.world import world  # noqa: F401 - the seeded demo site, one per module
 from tests.world import argument_values, log_in, route_urls, walked_rules
 
-# Only callers that cannot hold our token may post without one, and each proves itself otherwise: Alipay's
-# notification (its RSA2 signature), a mail client's one-click unsubscribe (a signed token, RFC 8058), and the
+# Only callers that cannot hold our token may post without one, and each proves itself otherwise: a provider's
+# notification (its signature), the browser coming back from UnionPay with its signed front notification, a mail client's one-click unsubscribe (a signed token, RFC 8058), and the
 # sandbox gateway, which plays Alipay's own server (its app signature).
 CSRF_EXEMPT = {
-    "crowdfund.blueprints.payments.routes.alipay_notify",
+    "crowdfund.blueprints.payments.routes.notify",
     "crowdfund.blueprints.notices.routes.unsubscribe",
     "crowdfund.blueprints.sandbox.routes.gateway",
+    "crowdfund.blueprints.payments.routes.return_",
 }
 HEADERS = {
     "Content-Security-Policy": "form-action 'self'",

@@ -62,7 +62,7 @@ def test_only_upload_forms_take_large_bodies(app):
     assert set(large) == {"wizard.edit", "updates.create", "updates.edit", "creator.verify",
                           "creator.import_tracking"}
     assert large["wizard.edit"] == media.VIDEO_MAX + media.DOCUMENT_MAX + media.FORM_MARGIN
-    assert limits["payments.alipay_notify"] == 32 * 1024 < small
+    assert limits["payments.notify"] == 32 * 1024 < small
     assert max(large.values()) == large["wizard.edit"]
     with app.test_request_context("/me/projects/s/edit/funding", method="POST"):
         from flask import request

@@ -44,7 +44,8 @@ class PledgeForm(AddressFields, FlaskForm):
     save_address = BooleanField(_l("Save this address to my address book"), default=True)
     anonymous = BooleanField(_l("Hide my name on the public backer list"))
     accept_risk = BooleanField(_l("I have read the risk disclosure and understand that backing is not buying"))
-    channel = SelectField(_l("Pay with"), choices=CHANNEL_CHOICES)
+    provider = RadioField(_l("Pay with"), default="alipay")  # choices: the enabled providers (pledge_form)
+    channel = SelectField(_l("How to pay"), choices=CHANNEL_CHOICES)
     # The backer's coupons usable on this amount are offered beside the total; the domain re-checks the choice.
     coupon = RadioField(_l("Coupon"), coerce=db_int, default=0, validate_choice=False)
     idempotency_key = HiddenField()

@@ -14,15 +14,16 @@ from crowdfund.blueprints.pledges.forms import AddressForm, PledgeForm
 from crowdfund.confirmation import Confirmation
 from crowdfund.extensions import db, limiter
 from crowdfund.htmx import redirect_after_post, render
-from crowdfund.i18n import REGION_NAMES, format_money
+from crowdfund.i18n import PROVIDER_NAMES, REGION_NAMES, format_money
 from crowdfund.models import Pledge
-from crowdfund.payments import PaymentError, waiting
+from crowdfund.payments import PaymentError, enabled_providers, provider_class, waiting
 from crowdfund.payments.base import CHANNELS, channel_for
 from crowdfund.security import email_verified_required, login_required
 from crowdfund.sessions import hash_ip
 from crowdfund.inputs import db_int
 
-ERROR_FIELDS = {"coupon": "coupon", "amount": "amount", "sold_out": "tier", "unpaid_hold": "tier", "unpaid_limit": "tier", "region": "region", "address": "name", "risk": "accept_risk"}
+ERROR_FIELDS = {"coupon": "coupon", "amount": "amount", "sold_out": "tier", "unpaid_hold": "tier", "unpaid_limit": "tier", "region": "region", "address": "name", "risk": "accept_risk",
+                "provider": "provider"}
 PARTS = ("division_picker", "shipping_address")  # blocks htmx swaps when a select of the address changes
 BLANK_MESSAGES = {
     "name": _l("Enter the recipient's name."), "phone": _l("Enter a mobile number."),
@@ -62,6 +63,7 @@ def _messages(error, region=None, address=None):
         "risk": _("Please confirm you have read the risk disclosure."),
         "closed": _("This project is not accepting pledges."),
         "coupon": _("This coupon cannot be used on this pledge: choose another or none."),
+        "provider": _("Choose one of the payment methods offered."),
         "couponed": _("A pledge paid partly with a coupon keeps its reward: to choose another, cancel this pledge "
                       "(the coupon comes back to you) and pledge again."),
     }.get(error.code, _("Please check your pledge."))
@@ -79,6 +81,10 @@ def pledge_form(project, counts, formdata=None):
     form.tier.choices = [(0, _("No reward, just support (from ¥1)"))] + [
         (t.id, f"{t.title} · {format_money(t.price_fen)}") for t in project.tiers]
     form.address_id.choices = [(a.id, a.one_line()) for a in saved] + [(0, _("A new address"))]
+    offered = enabled_providers()
+    form.provider.choices = [(name, PROVIDER_NAMES[name]) for name in offered]
+    if formdata is None:
+        form.provider.data = offered[0]
     form.saved_addresses = saved
     chosen = form.tier.data if formdata is not None else tier_id
     tier = next((t for t in project.tiers if t.id == chosen), None)
@@ -213,7 +219,7 @@ def back(slug):
         pledge = pledging.start(current_user, project, tier, form.amount.data,
                                 idempotency_key=form.idempotency_key.data, region=region, address=address,
                                 anonymous=form.anonymous.data, risk_accepted=form.accept_risk.data,
-                                channel=form.channel.data, consent=True, client_hash=hash_ip(request.remote_addr),
+                                channel=form.channel.data, provider=form.provider.data, consent=True, client_hash=hash_ip(request.remote_addr),
                                 coupon_id=form.coupon.data or None)
     except pledging.PledgeError as error:
         return _render_form(project, progress, counts, form, tier, status=422, error=_show_errors(form, [error]))
@@ -223,16 +229,20 @@ def back(slug):
 
 
 def _go_pay(pledge, channel=None):
-    """Send the browser to the provider (or to our QR page); a provider outage leaves the pledge payable."""
-    channel = channel or pledge.channel
+    """Send the browser to the provider (our QR page, or a form it posts to the provider); a provider outage
+    leaves the pledge payable."""
+    channel = provider_class(pledge.provider).channel_for(channel or pledge.channel)
     if channel == "qr":
         return redirect(url_for("pledges.qr", pledge_id=pledge.id), code=303)
     try:
         target = pledging.payment_redirect(pledge, channel)
     except PaymentError:
         current_app.logger.exception("could not start payment for pledge %s", pledge.id)
-        flash(_("Alipay is not reachable right now. Your reward is held for you; please try again shortly."), "error")
+        flash(_("%(provider)s is not reachable right now. Your reward is held for you; please try again shortly.",
+                provider=PROVIDER_NAMES[pledge.provider]), "error")
         return redirect(url_for("pledges.show", pledge_id=pledge.id), code=303)
+    if target.form is not None:
+        return render("pledges/to_provider.html", pledge=pledge, target=target)
     return redirect(target.url, code=303)
 
 
@@ -344,15 +354,19 @@ def change(pledge_id):
 @bp.route("/me/pledges/<int:pledge_id>/pay", methods=["POST"])
 @login_required
 def pay(pledge_id):
-    """Pay (again) for a pending pledge, optionally on another channel; never for a trade Alipay paid or closed."""
+    """Pay (again) for a pending pledge, optionally on another channel; never for a trade its provider paid or
+    closed."""
     pledge = own_pledge(pledge_id)
     answer = waiting.check(pledge, eager=True)
+    name = PROVIDER_NAMES[pledge.provider]
     if answer == "paid":
         return redirect_after_post(url_for("pledges.show", pledge_id=pledge.id),
-                                   _("Alipay has already received this payment; there is no need to pay again."))
+                                   _("%(provider)s has already received this payment; there is no need to pay "
+                                     "again.", provider=name))
     if answer == "closed":
         return redirect_after_post(url_for("pledges.show", pledge_id=pledge.id),
-                                   _("Alipay has closed this payment, so it can no longer be paid."), "error")
+                                   _("%(provider)s has closed this payment, so it can no longer be paid.",
+                                     provider=name), "error")
     if not pledging.can_pay(pledge):
         return redirect_after_post(url_for("pledges.show", pledge_id=pledge.id),
                                    _("This pledge can no longer be paid."), "error")
@@ -407,7 +421,7 @@ def cancel(pledge_id):
 @bp.route("/me/pledges/<int:pledge_id>/qr")
 @login_required
 def qr(pledge_id):
-    """A QR code to scan with the Alipay app; the status below updates by itself."""
+    """A QR code to scan with the provider's app (Alipay, WeChat); the status below updates by itself."""
     import segno
 
     pledge = own_pledge(pledge_id)
@@ -417,8 +431,8 @@ def qr(pledge_id):
             code = pledging.payment_redirect(pledge, "qr").qr_code
             qr_svg_html = segno.make(code, error="m").svg_inline(scale=5, dark="#1f2328", light="#ffffff")
         except PaymentError:
-            flash(_("Alipay is not reachable right now. Your reward is held for you; please try again shortly."),
-                  "error")
+            flash(_("%(provider)s is not reachable right now. Your reward is held for you; please try again "
+                    "shortly.", provider=PROVIDER_NAMES[pledge.provider]), "error")
     return render("pledges/qr.html", "payment_status", pledge=pledge, qr_svg_html=qr_svg_html,
                   can_pay=pledging.can_pay(pledge))
 
