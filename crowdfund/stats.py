@@ -20,6 +20,7 @@ from crowdfund.audit import day_bounds
 from crowdfund.extensions import db
 from crowdfund.models import Category, LoginSession, Pledge, PledgeStatus, Project, ProjectStatus, User
 from crowdfund.models.base import utcnow
+from crowdfund.visits import local_day
 
 S = ProjectStatus
 SUCCEEDED = (S.SUCCESSFUL, S.DELIVERING, S.COMPLETED)
@@ -53,10 +54,6 @@ def period_of(key):
 
 def zone():
     return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
-
-
-def local_today(now):
-    return now.astimezone(zone()).date()
 
 
 def _local_text(column, pattern):
@@ -228,7 +225,7 @@ class Dashboard:
 def dashboard(period=DEFAULT_PERIOD, now=None):
     """The staff dashboard's figures for `period`, ending today (nine queries at most, whatever the data)."""
     now = now or utcnow()
-    today = local_today(now)
+    today = local_day(now)
     if period.days is None:
         first_day = _first_paid_day() or today
         since = None
@@ -264,7 +261,7 @@ class PublicFigures:
 def public_figures(now=None):
     """All-time totals, projects per category and raised per month over the last twelve months (five queries)."""
     now = now or utcnow()
-    today = local_today(now)
+    today = local_day(now)
     by_status = _status_counts()
     _, until = day_bounds(None, today, zone())
     raised, backers, _, _ = _paid_totals(None, until)
@@ -277,7 +274,7 @@ def public_figures(now=None):
 
 def next_month_start(now):
     """When the public page's months move on by themselves (the start of next month, Beijing time)."""
-    since, _ = day_bounds(_next_month(local_today(now)), None, zone())
+    since, _ = day_bounds(_next_month(local_day(now)), None, zone())
     return since
 
 

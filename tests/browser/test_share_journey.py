@@ -21,7 +21,9 @@ def test_a_friend_follows_the_share_link_and_the_sharer_earns_points(page, brows
     link = field.input_value()
     assert link.startswith(f"{live_server.url}/projects/{slug}?ref=")
     assert field.get_attribute("readonly") is not None
-    assert panel.locator("img.qr").evaluate("img => img.complete && img.naturalWidth > 0"), "the QR image loads"
+    # decode() waits for the image (it may still be on its way when the panel opens) and fails if it cannot load
+    assert panel.locator("img.qr").evaluate("img => img.decode().then(() => img.naturalWidth > 0)"), \
+        "the QR image loads"
     weibo = panel.get_by_role("link", name="分享到微博").get_attribute("href")
     assert weibo.startswith("https://service.weibo.com/share/share.php?url=")
 

@@ -7,14 +7,19 @@ from crowdfund.blueprints.payments import bp
 from crowdfund.extensions import csrf, db, limiter
 from crowdfund.inputs import KB, body_limit
 from crowdfund.models import Pledge
-from crowdfund.payments import PROVIDERS, get_provider, waiting
+from crowdfund.payments import PROVIDERS, PaymentError, get_provider, waiting
 from crowdfund.payments.callbacks import receive
 
 
 def _provider(provider):
+    """The provider named in the address; 404 for one we do not know or that is not configured here. (One no
+    longer offered to backers still answers: its pledges' notifications must land.)"""
     if provider not in PROVIDERS:
         abort(404)
-    return get_provider(provider)
+    try:
+        return get_provider(provider)
+    except PaymentError:
+        abort(404)
 
 
 @bp.route("/<provider>/notify", methods=["POST"])
