@@ -187,8 +187,10 @@ class WechatPayProvider(PaymentProvider):
             order["scene_info"] = {"payer_client_ip": "127.0.0.1", "h5_info": {"type": "Wap"}}
             reply = self._call("POST", "/v3/pay/transactions/h5", order)
             return PaymentRedirect(url=reply["h5_url"] + "&redirect_url=" + urllib.parse.quote(return_url, safe=""))
-        reply = self._call("POST", "/v3/pay/transactions/native", order)
-        return PaymentRedirect(qr_code=reply["code_url"])
+        reply = self._call("POST", "/v3/pay/transactions/native", order, paid_ok=True)
+        # An order placed again after the backer paid (the QR page reloaded before the notification came) is
+        # answered ORDERPAID: there is nothing to scan, and the notification or a query will say so.
+        return PaymentRedirect(qr_code=reply["code_url"] if reply else None)
 
     def notification_params(self, request):
         """The Wechatpay-* headers and the raw JSON body: the signature covers the body byte for byte."""
@@ -278,8 +280,9 @@ class WechatPayProvider(PaymentProvider):
             raise PaymentError(f"wechatpay refund answered amount {reply.get('amount')!r}")
         return RefundResult(out_request_no=out_request_no, refund_fen=refunded, trade_no=reply.get("transaction_id"))
 
-    def _call(self, method, path, body=None, not_found_ok=False, timeout=None):
-        """Sign, send, check WeChat's signature on the reply; the JSON reply, or None for a 404 when allowed."""
+    def _call(self, method, path, body=None, not_found_ok=False, paid_ok=False, timeout=None):
+        """Sign, send, check WeChat's signature on the reply; the JSON reply, or None for a 404 (ORDER_NOT_EXIST)
+        or an order paid already (ORDERPAID) when the caller allows it."""
         url = self.gateway + path
         payload = "" if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":"))
         split = urllib.parse.urlsplit(url)
@@ -314,6 +317,8 @@ class WechatPayProvider(PaymentProvider):
         if 200 <= status < 300:
             return answer
         if not_found_ok and status == 404 and answer.get("code") in ("ORDER_NOT_EXIST", "RESOURCE_NOT_EXISTS"):
+            return None
+        if paid_ok and answer.get("code") == "ORDERPAID":
             return None
         raise PaymentError(f"wechatpay HTTP {status} {answer.get('code')}: {answer.get('message')}")
 

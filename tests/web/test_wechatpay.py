@@ -181,6 +181,7 @@ def test_provider_round_trip_through_the_sandbox_over_http(app, client, shop, li
         sandbox.pay(sandbox._trade(out_trade_no), deliver=False)
         provider = get_provider("wechatpay")
         assert provider.query(out_trade_no).paid and provider.query(out_trade_no).trade_no.startswith("4200")
+        assert pledging.payment_redirect(db.session.get(Pledge, pledge_id), "qr").qr_code is None, "ORDERPAID"
         with pytest.raises(PaymentError, match="ORDERPAID"):
             provider.close(out_trade_no)
         first = provider.refund(out_trade_no=out_trade_no, amount_fen=30_00, out_request_no="R1", reason="测试")
