@@ -281,7 +281,9 @@ def refund(body):
 def refunds_for(out_trade_no):
     """The refunds the sandbox made for a trade (tests count them by out_refund_no)."""
     trade = _trade(out_trade_no)
-    return [] if trade is None else db.session.scalars(select(SandboxRefund).where(SandboxRefund.trade_id == trade.id)).all()
+    if trade is None:
+        return []
+    return db.session.scalars(select(SandboxRefund).where(SandboxRefund.trade_id == trade.id)).all()
 
 
 def safe_redirect(url):

@@ -128,11 +128,12 @@ def sandbox_keys(instance_path):
     apiv3 = folder / "wechatpay_apiv3.key"
     if not apiv3.exists():
         _create_once(apiv3, secrets.token_hex(16), 0o600)  # 32 characters, like the key set in WeChat's console
-    digest = hashlib.sha256(keys["wechatpay_platform_public"].encode()).hexdigest()
-    return {"platform_private": keys["wechatpay_platform_private"], "platform_public": keys["wechatpay_platform_public"],
-            "merchant_private": keys["wechatpay_merchant_private"], "merchant_public": keys["wechatpay_merchant_public"],
+    platform, merchant = keys["wechatpay_platform_public"], keys["wechatpay_merchant_public"]
+    digest = hashlib.sha256(platform.encode()).hexdigest()
+    return {"platform_private": keys["wechatpay_platform_private"], "platform_public": platform,
+            "merchant_private": keys["wechatpay_merchant_private"], "merchant_public": merchant,
             "apiv3_key": apiv3.read_text().strip(), "platform_key_id": "PUB_KEY_ID_" + str(int(digest[:20], 16))[:24],
-            "merchant_serial": hashlib.sha1(keys["wechatpay_merchant_public"].encode()).hexdigest().upper()}
+            "merchant_serial": hashlib.sha1(merchant.encode()).hexdigest().upper()}
 
 
 class WechatPayProvider(PaymentProvider):
