@@ -321,3 +321,26 @@ def test_descriptions_fit_127_bytes_without_breaking_a_character():
     text = description("夜光露营灯" * 20)
     assert len(text.encode("utf-8")) <= 127 and text == "夜光露营灯" * 8 + "夜光"
     assert description("") == "-"
+
+
+def test_a_refund_whose_answer_was_lost_is_asked_again_with_the_same_number(app, client, shop, live_server):
+    from crowdfund import refunds
+    from crowdfund.models import Refund
+
+    pledge_id, out_trade_no = wechat_pledge(app, shop)
+    assert notify(client, *notification(app, paid_trade(app, out_trade_no))).status_code == 204
+    app.config["SANDBOX_REFUND_DELAY"] = 1.5
+    with app.app_context():
+        get_provider("wechatpay").timeout = 0.5  # WeChat refunds, but its answer never reaches us
+        refund_id = refunds.request_refund(db.session.get(Pledge, pledge_id), "failed").id  # first try, inline
+        db.session.expire_all()
+        refund = db.session.get(Refund, refund_id)
+        assert (refund.status, refund.attempts) == ("pending", 1) and "unreachable" in refund.last_error
+        assert [r.out_request_no for r in sandbox.refunds_for(out_trade_no)] == [refund.out_request_no]
+        time.sleep(1.5)
+        app.config["SANDBOX_REFUND_DELAY"] = 0
+        get_provider("wechatpay").timeout = 15
+        assert refunds.execute(refund_id) == "succeeded"
+        assert [r.out_request_no for r in sandbox.refunds_for(out_trade_no)] == [refund.out_request_no]
+        assert sandbox._trade(out_trade_no).refunded_fen == 110_00
+        assert db.session.get(Pledge, pledge_id).status == PledgeStatus.REFUNDED and ledger.verify() == []
