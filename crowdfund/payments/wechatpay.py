@@ -38,6 +38,9 @@ PRODUCTION_GATEWAY = "https://api.mch.weixin.qq.com"
 H5_PAGES = "https://wx.tenpay.com"  # where an H5 payment's h5_url leads the phone's browser
 SCHEME = "WECHATPAY2-SHA256-RSA2048"
 MAX_SKEW_SECONDS = 300  # WeChat's own rule for signed messages: five minutes either way
+# The Wechatpay-* headers of a signed reply or notification, as check_signed() names them.
+SIGNED_HEADERS = (("timestamp", "Timestamp"), ("nonce", "Nonce"), ("signature", "Signature"), ("serial", "Serial"),
+                  ("signature_type", "Signature-Type"))
 # WeChat's trade_state → ours. Only a trade that can never be paid any more may release the reward:
 # CLOSED (closed by us or expired) and REVOKED (cancelled). PAYERROR is left waiting: the buyer may still pay
 # the same order, and reconciliation closes it at WeChat before expiring the pledge. REFUND means the money
@@ -195,9 +198,7 @@ class WechatPayProvider(PaymentProvider):
 
     def notification_params(self, request):
         """The Wechatpay-* headers and the raw JSON body: the signature covers the body byte for byte."""
-        params = {name: request.headers.get(f"Wechatpay-{header}", "")
-                  for name, header in (("timestamp", "Timestamp"), ("nonce", "Nonce"), ("signature", "Signature"),
-                                       ("serial", "Serial"), ("signature_type", "Signature-Type"))}
+        params = {name: request.headers.get(f"Wechatpay-{header}", "") for name, header in SIGNED_HEADERS}
         params["body"] = request.get_data(cache=True, as_text=True)
         return params
 
@@ -309,9 +310,8 @@ class WechatPayProvider(PaymentProvider):
             raise ProviderUnavailable(f"wechatpay answered HTTP {status}")
         text = raw.decode("utf-8", errors="replace")
         try:
-            check_signed({name: reply_headers.get(f"Wechatpay-{header}") for name, header in (
-                ("timestamp", "Timestamp"), ("nonce", "Nonce"), ("signature", "Signature"), ("serial", "Serial"),
-                ("signature_type", "Signature-Type"))}, text, self.platform_public_key, self.platform_key_id)
+            check_signed({name: reply_headers.get(f"Wechatpay-{header}") for name, header in SIGNED_HEADERS}, text,
+                         self.platform_public_key, self.platform_key_id)
             answer = json.loads(text) if text else {}
         except (InvalidNotification, ValueError) as error:
             raise ProviderUnavailable(f"wechatpay reply rejected: {error}") from None
