@@ -123,7 +123,10 @@ def register_blueprints(app):
     if app.config["PAYMENT_SANDBOX"]:
         from crowdfund.blueprints.sandbox import bp as sandbox_bp
 
+        from crowdfund.blueprints.sandbox_wechatpay import bp as sandbox_wechatpay_bp
+
         app.register_blueprint(sandbox_bp)
+        app.register_blueprint(sandbox_wechatpay_bp)
     if app.config["SMS_PROVIDER"] == "dev" and app.config["ENV_NAME"] != "production":
         from crowdfund.blueprints.devsms import bp as devsms_bp
 

@@ -126,13 +126,24 @@ class Config:
         # Payments (SPEC 2.2). PAYMENT_SANDBOX=1 serves local gateways speaking each provider's protocol with
         # their own keys. PAYMENT_PROVIDERS: what backers may choose, in the pledge form's order.
         self.PAYMENT_SANDBOX = _bool("PAYMENT_SANDBOX", self.ENV_NAME != "production")
-        self.PAYMENT_PROVIDERS = [name.strip() for name in env.get("PAYMENT_PROVIDERS", "alipay").split(",")
-                                  if name.strip()]
+        self.PAYMENT_PROVIDERS = [name.strip() for name in env.get(
+            "PAYMENT_PROVIDERS", "alipay,wechatpay,unionpay" if self.PAYMENT_SANDBOX else "alipay").split(",")
+            if name.strip()]
         self.ALIPAY_APP_ID = env.get("ALIPAY_APP_ID", "2021000000000001")
         self.ALIPAY_SELLER_ID = env.get("ALIPAY_SELLER_ID", "2088000000000001")
         self.ALIPAY_APP_PRIVATE_KEY = env.get("ALIPAY_APP_PRIVATE_KEY") or None  # PKCS#1 PEM or a path to one
         self.ALIPAY_PUBLIC_KEY = env.get("ALIPAY_PUBLIC_KEY") or None  # Alipay's public key, PEM or a path
         self.ALIPAY_GATEWAY = env.get("ALIPAY_GATEWAY") or None  # default: the sandbox, or openapi.alipay.com
+        # WeChat Pay API v3 (Native QR, H5): merchant key and its certificate serial, the APIv3 key, WeChat's
+        # platform public key and its id; in sandbox mode any key left empty is the local sandbox's own.
+        self.WECHATPAY_MCH_ID = env.get("WECHATPAY_MCH_ID", "1900000109")
+        self.WECHATPAY_APP_ID = env.get("WECHATPAY_APP_ID", "wxd678efh567hg6787")
+        self.WECHATPAY_MCH_PRIVATE_KEY = env.get("WECHATPAY_MCH_PRIVATE_KEY") or None  # PEM or a path to one
+        self.WECHATPAY_MCH_CERT_SERIAL = env.get("WECHATPAY_MCH_CERT_SERIAL") or None  # the merchant certificate's
+        self.WECHATPAY_APIV3_KEY = env.get("WECHATPAY_APIV3_KEY") or None  # 32 bytes, set in the merchant console
+        self.WECHATPAY_PUBLIC_KEY = env.get("WECHATPAY_PUBLIC_KEY") or None  # platform public key, PEM or a path
+        self.WECHATPAY_PUBLIC_KEY_ID = env.get("WECHATPAY_PUBLIC_KEY_ID") or None  # PUB_KEY_ID_…
+        self.WECHATPAY_GATEWAY = env.get("WECHATPAY_GATEWAY") or None  # default: the sandbox, or api.mch.weixin.qq.com
         self.PLEDGE_HOLD_MINUTES = int(env.get("PLEDGE_HOLD_MINUTES", "30"))
         # Unpaid pledges one account may hold at once (and never two of one reward), so a few accounts cannot
         # keep a limited reward "sold out".

@@ -132,10 +132,12 @@ def tamper(statement):
 @pytest.fixture(scope="session")
 def sandbox_key_dir(tmp_path_factory):
     """Sandbox RSA keys generated once per run (generation takes a second), copied into each test's instance."""
+    from crowdfund.payments import wechatpay
     from crowdfund.payments.keys import sandbox_keys
 
     instance = tmp_path_factory.mktemp("keys")
     sandbox_keys(instance)
+    wechatpay.sandbox_keys(instance)
     return instance / "payments"
 
 

@@ -13,6 +13,7 @@ CSRF_EXEMPT = {
     "crowdfund.blueprints.payments.routes.notify",
     "crowdfund.blueprints.notices.routes.unsubscribe",
     "crowdfund.blueprints.sandbox.routes.gateway",
+    "crowdfund.blueprints.sandbox_wechatpay.routes.api",
     "crowdfund.blueprints.payments.routes.return_",
 }
 HEADERS = {

@@ -13,7 +13,7 @@ from crowdfund.blueprints.pledges import bp
 from crowdfund.blueprints.pledges.forms import AddressForm, PledgeForm
 from crowdfund.confirmation import Confirmation
 from crowdfund.extensions import db, limiter
-from crowdfund.htmx import redirect_after_post, render
+from crowdfund.htmx import is_htmx, redirect_after_post, render
 from crowdfund.i18n import PROVIDER_NAMES, REGION_NAMES, format_money
 from crowdfund.models import Pledge
 from crowdfund.payments import PaymentError, enabled_providers, provider_class, waiting
@@ -421,15 +421,19 @@ def cancel(pledge_id):
 @bp.route("/me/pledges/<int:pledge_id>/qr")
 @login_required
 def qr(pledge_id):
-    """A QR code to scan with the provider's app (Alipay, WeChat); the status below updates by itself."""
+    """A QR code to scan with the provider's app (Alipay, WeChat); the status below updates by itself.
+
+    The status block's polls do not place the order again: they show no code, and WeChat Pay answers
+    ORDERPAID to an order placed again after the backer paid, which is not an outage to report."""
     import segno
 
     pledge = own_pledge(pledge_id)
     qr_svg_html = None
-    if pledging.can_pay(pledge):
+    if pledging.can_pay(pledge) and not is_htmx():
         try:
-            code = pledging.payment_redirect(pledge, "qr").qr_code
-            qr_svg_html = segno.make(code, error="m").svg_inline(scale=5, dark="#1f2328", light="#ffffff")
+            code = pledging.payment_redirect(pledge, "qr").qr_code  # None: paid already, nothing to scan
+            if code:
+                qr_svg_html = segno.make(code, error="m").svg_inline(scale=5, dark="#1f2328", light="#ffffff")
         except PaymentError:
             flash(_("%(provider)s is not reachable right now. Your reward is held for you; please try again "
                     "shortly.", provider=PROVIDER_NAMES[pledge.provider]), "error")

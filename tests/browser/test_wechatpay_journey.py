@@ -1,0 +1,77 @@
+"""A backer on a PC pays by WeChat Pay's QR flow: the pledge form, our QR page (SVG), the sandbox cashier opened
+as a scan would open it, and the receipt on the QR page, with a real RQ worker on Redis (JS on and off)."""
+import re
+import time
+
+import pytest
+import segno
+
+from crowdfund.extensions import db
+from crowdfund.models import Pledge
+from crowdfund.payments import sandbox_wechatpay
+from tests.conftest import choose_address
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
+def test_backer_pays_by_scanning_the_wechat_code(js, browser, redis_app, redis_live_server, start_worker,
+                                                 make_project, make_user):
+    redis_app.config["PAYMENT_PROVIDERS"] = ["alipay", "wechatpay"]
+    slug = make_project(status="live", title="竹编台灯",
+                        tiers=[dict(title="台灯一盏", price_fen=199_00, quantity_limit=10, shipping={"mainland": 12_00})])
+    make_user(email="pc@example.com", display_name="电脑用户")
+    start_worker("--no-cron")
+    context = browser.new_context(java_script_enabled=js, base_url=redis_live_server.url, locale="zh-CN")
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "422" not in m.text else None)
+
+    page.goto("/login")
+    page.get_by_label("邮箱").fill("pc@example.com")
+    page.get_by_label("密码").fill("correct horse 1")
+    page.get_by_role("button", name="登录").click()
+    page.locator(".flash.success").wait_for()
+
+    page.goto(f"/projects/{slug}")
+    page.get_by_role("link", name="支持此档").click()
+    page.get_by_role("heading", name="支持项目").wait_for()
+    page.get_by_label("收货人").fill("张三")
+    page.get_by_label("手机号码").fill("13800000000")
+    choose_address(page, js, "浙江省", "杭州市", "西湖区")
+    page.get_by_label("详细地址").fill("文三路 1 号")
+    page.get_by_label("我已阅读风险提示").check()
+    page.get_by_label("微信支付").check()
+    page.get_by_role("button", name="确认并支付").click()
+
+    page.get_by_role("heading", name="扫码支付").wait_for()
+    text = page.locator("main").inner_text()
+    assert "打开微信扫描二维码" in text and "¥211.00" in text and "支付宝" not in text
+    with redis_app.test_request_context("/"):
+        pledge = db.session.scalar(db.select(Pledge).order_by(Pledge.id.desc()).limit(1))
+        assert (pledge.provider, pledge.due_fen) == ("wechatpay", 211_00)
+        code_url = sandbox_wechatpay.cashier_url(sandbox_wechatpay._trade(pledge.out_trade_no))
+    drawn = segno.make(code_url, error="m").svg_inline(scale=5, dark="#1f2328", light="#ffffff")
+    modules = re.search(r'class="qrline"[^>]* d="([^"]+)"', drawn).group(1)
+    assert page.locator(".qr svg path.qrline").get_attribute("d") == modules, "the SVG is the code_url's QR code"
+
+    phone = context.new_page()  # the "scan": WeChat opens the code_url
+    phone.goto(code_url)
+    phone.get_by_role("heading", name="微信支付收银台").wait_for()
+    assert "¥211.00" in phone.locator(".sandbox").inner_text()
+    phone.get_by_role("button", name="付款", exact=True).click()
+    phone.get_by_text("已支付。").wait_for()
+
+    deadline = time.monotonic() + 40
+    while not page.get_by_role("heading", name="支付凭证").is_visible():
+        assert time.monotonic() < deadline, "the notification was never applied"
+        if js:
+            page.wait_for_timeout(500)  # htmx polls every 2 s
+        else:
+            page.get_by_role("link", name="刷新").click()
+            page.wait_for_timeout(300)
+    receipt = page.locator("#payment_status").inner_text()
+    assert "已支付" in receipt and "¥211.00" in receipt and "台灯一盏" in receipt
+    assert not page.locator(".flash.error").count()
+    context.close()
+    assert not errors, errors
