@@ -124,6 +124,9 @@ def register_blueprints(app):
         from crowdfund.blueprints.sandbox import bp as sandbox_bp
 
         app.register_blueprint(sandbox_bp)
+        from crowdfund.blueprints.sandbox_unionpay import bp as sandbox_unionpay_bp
+
+        app.register_blueprint(sandbox_unionpay_bp)
     if app.config["SMS_PROVIDER"] == "dev" and app.config["ENV_NAME"] != "production":
         from crowdfund.blueprints.devsms import bp as devsms_bp
 
