@@ -125,9 +125,12 @@ def _credentials():
 
 
 def signed(fields):
-    """Sign like UnionPay: its signing certificate goes along (signPubKeyCert) for the merchant to check."""
+    """Sign like UnionPay: its signing certificate goes along (signPubKeyCert) for the merchant to check, with
+    CRLF line ends as UnionPay sends it: a browser posting the front notification turns every line end into CRLF,
+    so a certificate with bare LFs would no longer match its signature."""
     credentials = _credentials()
-    fields = {**fields, "signMethod": "01", "signPubKeyCert": credentials["sign_cert"]}
+    certificate = credentials["sign_cert"].replace("\r\n", "\n").replace("\n", "\r\n")
+    fields = {**fields, "signMethod": "01", "signPubKeyCert": certificate}
     return {**fields, "signature": sign(fields, load_private_key(credentials["sign_key"]))}
 
 
