@@ -6,7 +6,6 @@ merchant key and the trusted root/middle certificates differ. It exists only whe
 Its trades live in SandboxTrade (provider "unionpay"), in UnionPay's own words: `trade_no` is the queryId,
 `app_id` the merId, `status` the origRespCode a query answers ("05" still being paid, "00" paid).
 """
-import logging
 import os
 import secrets
 import shutil
@@ -29,7 +28,6 @@ from crowdfund.models.base import utcnow
 from crowdfund.payments.unionpay import (BEIJING, NO_SUCH_ORDER, PAID, TIME_FORMAT, UNIONPAY_NAME, beijing,
                                          format_reply, load_certificate, load_private_key, sign, signature_valid)
 
-log = logging.getLogger(__name__)
 WAITING = "05"
 # The sandbox retries an unanswered notification after 1, 2, 4, 8 and 16 seconds (a compressed schedule).
 RETRY_SECONDS = [1, 2, 4, 8, 16]
@@ -48,8 +46,6 @@ class SandboxError(Exception):
 class DeliveryFailed(Exception):
     """The merchant did not answer HTTP 200; RQ retries on the sandbox's schedule."""
 
-
-# Keys and certificates -------------------------------------------------------------------------------------------
 
 def _name(common_name, unit):
     return x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
@@ -160,8 +156,6 @@ def refused(params, error):
                    "txnTime": params.get("txnTime", "")})
 
 
-# Trades ----------------------------------------------------------------------------------------------------------
-
 def find_trade(order_id, txn_time=None):
     """The trade UnionPay names by orderId (and txnTime, when given: a query must name both)."""
     trade = db.session.scalar(select(SandboxTrade).where(SandboxTrade.out_trade_no == order_id,
@@ -250,8 +244,6 @@ def deliver_notification(trade_id):
     return "delivered"
 
 
-# Back-end requests -----------------------------------------------------------------------------------------------
-
 def handle_query(params):
     """queryTrans.do: the order named by orderId and txnTime, its origRespCode; respCode 34 for no such order."""
     try:
@@ -311,4 +303,6 @@ def refund(params):
 def refunds_for(order_id):
     """The refunds the sandbox made for an order (tests count them by refund orderId)."""
     trade = find_trade(order_id)
-    return [] if trade is None else db.session.scalars(select(SandboxRefund).where(SandboxRefund.trade_id == trade.id)).all()
+    if trade is None:
+        return []
+    return db.session.scalars(select(SandboxRefund).where(SandboxRefund.trade_id == trade.id)).all()

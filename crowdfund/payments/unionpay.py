@@ -16,7 +16,6 @@ UnionPay publishes no maintained Python SDK.
 """
 import base64
 import hashlib
-import logging
 import re
 import urllib.error
 import urllib.parse
@@ -55,7 +54,6 @@ ORDER_ID = re.compile(r"^[0-9A-Za-z]{8,40}$")
 PAID = "00"
 IN_PROGRESS = ("03", "04", "05")  # UnionPay is still working on it
 NO_SUCH_ORDER = "34"
-log = logging.getLogger(__name__)
 
 
 class CertificateRejected(Exception):
@@ -215,8 +213,6 @@ class UnionPayProvider(PaymentProvider):
         gateway = config.get("UNIONPAY_GATEWAY") or ("" if config.get("PAYMENT_SANDBOX") else PRODUCTION_GATEWAY)
         return [gateway.rstrip("/") + FRONT_PATH if gateway else ""]
 
-    # Requests -------------------------------------------------------------------------------------------------
-
     def _signed(self, fields):
         fields = {"version": "5.1.0", "encoding": "UTF-8", "signMethod": "01", "certId": self.cert_id,
                   "merId": self.mer_id, "accessType": "0", **fields}
@@ -301,8 +297,6 @@ class UnionPayProvider(PaymentProvider):
     def close(self, out_trade_no):
         """UnionPay cannot close an unpaid order; payTimeOut (the pledge's expiry) already stops it being paid."""
         return True
-
-    # What UnionPay sends ---------------------------------------------------------------------------------------
 
     def trusted_certificate(self, pem):
         """UnionPay's signing certificate from `signPubKeyCert`, once it chains to our root through the middle

@@ -23,7 +23,7 @@ PUBLIC = {
     "updates.index", "updates.show", "updates.feed", "updates.follow", "updates.unfollow", "updates.remind",
     "updates.stop_reminder", "pledges.back", "notices.unsubscribe", "notices.project_email",
     "legal.document", "legal.version",
-    "sandbox.cashier",
+    "sandbox.cashier", "sandbox_unionpay.cashier",
     # A provider's notification and the browser coming back from it prove themselves by signature.
     "payments.notify", "payments.return_",
     # Sharing a public project: the share page and the QR image of its link.

@@ -5,6 +5,8 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from crowdfund import pledging
 from crowdfund.extensions import db
@@ -15,6 +17,7 @@ from crowdfund.payments import PaymentError, get_provider, sandbox_unionpay
 from crowdfund.payments.sandbox_unionpay import issue, new_key, pem, sandbox_credentials
 from crowdfund.payments.unionpay import (UNIONPAY_NAME, UnionPayProvider, beijing, load_certificate,
                                          load_private_key, order_id_for_refund, parse_reply, sign)
+from tests.conftest import csrf_from
 
 ADDRESS = {"name": "张三", "phone": "13800000000", "province": "浙江省", "city": "杭州市", "district": "西湖区",
            "detail": "文三路 1 号"}
@@ -88,7 +91,8 @@ def status_of(app, pledge_id):
 
 def reasons(app):
     with app.app_context():
-        return [row.reason for row in db.session.scalars(db.select(PaymentNotification).order_by(PaymentNotification.id))]
+        rows = db.session.scalars(db.select(PaymentNotification).order_by(PaymentNotification.id))
+        return [row.reason for row in rows]
 
 
 def test_a_genuine_back_notification_marks_the_pledge_paid(app, client, shop):
@@ -147,9 +151,6 @@ def test_certificates_must_chain_to_the_root_be_valid_and_name_unionpay(app, cli
     fake_middle = issue(middle.subject, fake_middle_key, fake_root, fake_root_key, ca=True)
     unchained = issue(subject, key, fake_middle, fake_middle_key)
     expired = issue(subject, key, middle, middle_key, not_before=utcnow() - timedelta(days=800), days=730)
-    from cryptography import x509
-    from cryptography.x509.oid import NameOID
-
     stranger = issue(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "CFCA@某某科技有限公司@00010000SHA2@0")]),
                      key, middle, middle_key)
     for cert in (unchained, expired, stranger):
@@ -344,8 +345,6 @@ def test_reconciliation_finds_a_lost_notification_and_checks_the_books(app, shop
     with app.test_request_context("/"):
         trade = db.session.scalar(db.select(SandboxTrade).filter_by(out_trade_no=paid_no))
     cashier = client.get(f"/sandbox/unionpay/cashier/{trade.trade_no}")
-    from tests.conftest import csrf_from
-
     lost = client.post(f"/sandbox/unionpay/cashier/{trade.trade_no}",
                        data={"csrf_token": csrf_from(cashier), "action": "pay_lose_notification"})
     assert lost.status_code == 200 and "返回商户" in lost.get_data(as_text=True)
@@ -372,17 +371,11 @@ def test_the_cashier_refuses_payment_after_pay_time_out(app, client, shop, live_
         trade.pay_timeout = beijing(utcnow() - timedelta(seconds=1))
         db.session.commit()
     page = client.get(opened.location)
-    assert "This trade can no longer be paid." in page.get_data(as_text=True) or "无法" in page.get_data(as_text=True)
-    paid = client.post(opened.location, data={"csrf_token": csrf_token(page), "action": "pay"})
+    assert "该交易已无法支付。" in page.get_data(as_text=True) and "支付时间已过" in page.get_data(as_text=True)
+    paid = client.post(opened.location, data={"csrf_token": csrf_from(page), "action": "pay"})
     assert paid.status_code == 409
     with app.app_context():
         assert db.session.scalar(db.select(SandboxTrade.status).filter_by(out_trade_no=out_trade_no)) == "05"
-
-
-def csrf_token(response):
-    from tests.conftest import csrf_from
-
-    return csrf_from(response)
 
 
 def test_the_gateway_refuses_what_the_merchant_did_not_sign(client):
@@ -395,9 +388,8 @@ def test_the_gateway_refuses_what_the_merchant_did_not_sign(client):
 
 
 def test_replies_keep_certificates_and_braced_values_whole():
-    text = "a=1&cert=-----BEGIN CERTIFICATE-----\r\nAB+/c=\r\n-----END CERTIFICATE-----\r\n&r={x=1&y=2}&z="
-    assert parse_reply(text) == {"a": "1", "cert": "-----BEGIN CERTIFICATE-----\r\nAB+/c=\r\n-----END CERTIFICATE-----\r\n",
-                                 "r": "{x=1&y=2}", "z": ""}
+    cert = "-----BEGIN CERTIFICATE-----\r\nAB+/c=\r\n-----END CERTIFICATE-----\r\n"
+    assert parse_reply(f"a=1&cert={cert}&r={{x=1&y=2}}&z=") == {"a": "1", "cert": cert, "r": "{x=1&y=2}", "z": ""}
 
 
 def test_production_needs_keys_and_certificates(app):
