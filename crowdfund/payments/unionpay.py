@@ -29,7 +29,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.x509.oid import NameOID
+from sqlalchemy import select
 
+from crowdfund.extensions import db
+from crowdfund.models import Pledge
 from crowdfund.payments.base import (InvalidNotification, Notification, PaymentError, PaymentProvider,
                                      PaymentRedirect, ProviderUnavailable, RefundResult, TradeStatus)
 from crowdfund.payments.keys import load_pem
@@ -153,11 +156,6 @@ def order_id_for_refund(out_request_no):
 def pledge_order_times(out_trade_no):
     """(txnTime, payTimeOut) of the order for the pledge with this out_trade_no, or None if we have no such pledge:
     the pledge's created_at and expires_at, in Beijing time, so the order is named the same way every time."""
-    from sqlalchemy import select
-
-    from crowdfund.extensions import db
-    from crowdfund.models import Pledge
-
     row = db.session.execute(select(Pledge.created_at, Pledge.expires_at)
                              .where(Pledge.out_trade_no == out_trade_no, Pledge.provider == "unionpay")).first()
     if row is None:
@@ -167,18 +165,15 @@ def pledge_order_times(out_trade_no):
 
 class UnionPayProvider(PaymentProvider):
     name = "unionpay"
-    ack_success = "ok"
-    ack_failure = "fail"
     signed_return = True  # the browser is POSTed back with a signed front notification
     channels = {"pc": "pc", "wap": "wap", "qr": "pc"}  # no QR of ours: the gateway page shows UnionPay's own
 
     def __init__(self, *, mer_id, sign_key, cert_id, root_cert, middle_cert, gateway, site_url,
-                 cert_name=UNIONPAY_NAME, timeout=15, order_times=pledge_order_times, clock=None):
+                 cert_name=UNIONPAY_NAME, timeout=15, order_times=pledge_order_times):
         self.mer_id, self.cert_id, self.gateway, self.timeout = mer_id, cert_id, gateway.rstrip("/"), timeout
         self.sign_key, self.root_cert, self.middle_cert, self.cert_name = sign_key, root_cert, middle_cert, cert_name
         self.notify_url = f"{site_url}/payments/unionpay/notify"  # refunds' backUrl
-        self.order_times = order_times
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.order_times = order_times  # out_trade_no → (txnTime, payTimeOut), see the module docstring
 
     @classmethod
     def from_config(cls, config, instance_path):
@@ -274,6 +269,8 @@ class UnionPayProvider(PaymentProvider):
         amount = answer.get("txnAmt", "")
         if amount and not (amount.isascii() and amount.isdigit()):
             raise PaymentError(f"unionpay query answered txnAmt {amount!r}")
+        if answer.get("orderId") != out_trade_no:
+            raise PaymentError(f"unionpay answered a query for {out_trade_no} about {answer.get('orderId')!r}")
         status = "TRADE_SUCCESS" if answer.get("origRespCode") == PAID else "WAIT_BUYER_PAY"
         return TradeStatus(out_trade_no=out_trade_no, trade_no=answer.get("queryId"), trade_status=status,
                            total_amount=yuan(amount) if amount else None)
@@ -287,12 +284,13 @@ class UnionPayProvider(PaymentProvider):
         answer = self._call(BACK_PATH, {
             "txnType": "04", "txnSubType": "00", "bizType": "000201", "channelType": "07",
             "orderId": order_id_for_refund(out_request_no), "origQryId": status.trade_no,
-            "txnTime": beijing(self.clock()), "txnAmt": str(int(amount_fen)), "currencyCode": "156",
+            "txnTime": beijing(datetime.now(timezone.utc)), "txnAmt": str(int(amount_fen)), "currencyCode": "156",
             "backUrl": self.notify_url})
         if answer.get("respCode") != "00":
             raise PaymentError(f"unionpay refund {answer.get('respCode')}: {answer.get('respMsg', '')}")
-        return RefundResult(out_request_no=out_request_no, refund_fen=int(answer.get("txnAmt") or amount_fen),
-                            trade_no=status.trade_no)
+        refunded = answer.get("txnAmt", "")
+        return RefundResult(out_request_no=out_request_no, trade_no=status.trade_no,
+                            refund_fen=int(refunded) if refunded.isascii() and refunded.isdigit() else int(amount_fen))
 
     def close(self, out_trade_no):
         """UnionPay cannot close an unpaid order; payTimeOut (the pledge's expiry) already stops it being paid."""
@@ -305,7 +303,7 @@ class UnionPayProvider(PaymentProvider):
             certificate = x509.load_pem_x509_certificate((pem or "").encode())
         except ValueError:
             raise CertificateRejected("signPubKeyCert is not a certificate") from None
-        now = self.clock()
+        now = datetime.now(timezone.utc)
         for name, cert in (("signing", certificate), ("middle", self.middle_cert), ("root", self.root_cert)):
             if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
                 raise CertificateRejected(f"{name} certificate expired or not yet valid")
@@ -354,7 +352,7 @@ class UnionPayProvider(PaymentProvider):
             made = datetime.strptime(params["txnTime"], TIME_FORMAT).replace(tzinfo=BEIJING)
         except ValueError:
             raise InvalidNotification("txnTime is not YYYYMMDDhhmmss") from None
-        now = self.clock()
+        now = datetime.now(timezone.utc)
         if made < now - NOTIFICATION_MAX_AGE or made > now + CLOCK_SKEW:
             raise InvalidNotification(f"stale notification: txnTime {params['txnTime']}")
         unsigned = {k: v for k, v in params.items() if k not in ("signature", "signPubKeyCert")}
