@@ -402,6 +402,11 @@ def test_production_needs_keys_and_certificates(app):
                                           "UNIONPAY_MIDDLE_CERT": credentials["middle_cert"]}, app.instance_path)
     assert built.gateway == "https://gateway.95516.com"
     assert UnionPayProvider.page_addresses(config) == ["https://gateway.95516.com/gateway/api/frontTransReq.do"]
+    from crowdfund.security import content_security_policy
+
+    app.config["PAYMENT_SANDBOX"] = False
+    with app.test_request_context("/"):
+        assert "form-action 'self' https://openapi.alipay.com https://gateway.95516.com" in content_security_policy()
 
 
 def test_txn_time_is_beijing_time():
