@@ -126,8 +126,9 @@ class Config:
         # Payments (SPEC 2.2). PAYMENT_SANDBOX=1 serves local gateways speaking each provider's protocol with
         # their own keys. PAYMENT_PROVIDERS: what backers may choose, in the pledge form's order.
         self.PAYMENT_SANDBOX = _bool("PAYMENT_SANDBOX", self.ENV_NAME != "production")
-        self.PAYMENT_PROVIDERS = [name.strip() for name in env.get("PAYMENT_PROVIDERS", "alipay").split(",")
-                                  if name.strip()]
+        self.PAYMENT_PROVIDERS = [name.strip() for name in env.get(
+            "PAYMENT_PROVIDERS", "alipay,wechatpay,unionpay" if self.PAYMENT_SANDBOX else "alipay").split(",")
+            if name.strip()]
         self.ALIPAY_APP_ID = env.get("ALIPAY_APP_ID", "2021000000000001")
         self.ALIPAY_SELLER_ID = env.get("ALIPAY_SELLER_ID", "2088000000000001")
         self.ALIPAY_APP_PRIVATE_KEY = env.get("ALIPAY_APP_PRIVATE_KEY") or None  # PKCS#1 PEM or a path to one
