@@ -122,11 +122,11 @@ def register_blueprints(app):
         app.register_blueprint(bp)
     if app.config["PAYMENT_SANDBOX"]:
         from crowdfund.blueprints.sandbox import bp as sandbox_bp
-
+        from crowdfund.blueprints.sandbox_unionpay import bp as sandbox_unionpay_bp
         from crowdfund.blueprints.sandbox_wechatpay import bp as sandbox_wechatpay_bp
 
-        app.register_blueprint(sandbox_bp)
-        app.register_blueprint(sandbox_wechatpay_bp)
+        for bp in (sandbox_bp, sandbox_wechatpay_bp, sandbox_unionpay_bp):
+            app.register_blueprint(bp)
     if app.config["SMS_PROVIDER"] == "dev" and app.config["ENV_NAME"] != "production":
         from crowdfund.blueprints.devsms import bp as devsms_bp
 

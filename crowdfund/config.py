@@ -144,6 +144,15 @@ class Config:
         self.WECHATPAY_PUBLIC_KEY = env.get("WECHATPAY_PUBLIC_KEY") or None  # platform public key, PEM or a path
         self.WECHATPAY_PUBLIC_KEY_ID = env.get("WECHATPAY_PUBLIC_KEY_ID") or None  # PUB_KEY_ID_…
         self.WECHATPAY_GATEWAY = env.get("WECHATPAY_GATEWAY") or None  # default: the sandbox, or api.mch.weixin.qq.com
+        # UnionPay 全渠道 5.1.0: merchant number, signing key (PEM or path) and its certificate's serial (certId),
+        # UnionPay's root and middle certificates (PEM or path), the CN its signing certificate must name.
+        self.UNIONPAY_MER_ID = env.get("UNIONPAY_MER_ID", "777290058110048")
+        self.UNIONPAY_SIGN_KEY = env.get("UNIONPAY_SIGN_KEY") or None
+        self.UNIONPAY_SIGN_CERT_ID = env.get("UNIONPAY_SIGN_CERT_ID") or None
+        self.UNIONPAY_ROOT_CERT = env.get("UNIONPAY_ROOT_CERT") or None
+        self.UNIONPAY_MIDDLE_CERT = env.get("UNIONPAY_MIDDLE_CERT") or None
+        self.UNIONPAY_CERT_NAME = env.get("UNIONPAY_CERT_NAME") or "中国银联股份有限公司"
+        self.UNIONPAY_GATEWAY = env.get("UNIONPAY_GATEWAY") or None  # default: the sandbox, or gateway.95516.com
         self.PLEDGE_HOLD_MINUTES = int(env.get("PLEDGE_HOLD_MINUTES", "30"))
         # Unpaid pledges one account may hold at once (and never two of one reward), so a few accounts cannot
         # keep a limited reward "sold out".

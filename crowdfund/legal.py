@@ -39,7 +39,7 @@ SIGNUP = ("terms", "privacy")
 PLEDGE = ("terms", "privacy", "risk")
 LAUNCH = ("terms", "privacy", "creator_rules")
 PROJECT_RISK = "project_risk"
-INITIAL_VERSIONS = {"terms": "2026-11-26", "privacy": "2026-12-03", "risk": "2026-12-03",
+INITIAL_VERSIONS = {"terms": "2026-11-26", "privacy": "2026-12-04", "risk": "2026-12-03",
                     "creator_rules": "2026-12-03"}
 VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")
 

@@ -131,13 +131,16 @@ def tamper(statement):
 
 @pytest.fixture(scope="session")
 def sandbox_key_dir(tmp_path_factory):
-    """Sandbox RSA keys generated once per run (generation takes a second), copied into each test's instance."""
+    """Sandbox keys (Alipay's, WeChat Pay's) and UnionPay certificates made once per run (that takes a second or
+    two), copied into each test's instance."""
     from crowdfund.payments import wechatpay
     from crowdfund.payments.keys import sandbox_keys
+    from crowdfund.payments.sandbox_unionpay import sandbox_credentials
 
     instance = tmp_path_factory.mktemp("keys")
     sandbox_keys(instance)
     wechatpay.sandbox_keys(instance)
+    sandbox_credentials(instance)
     return instance / "payments"
 
 

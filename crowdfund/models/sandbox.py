@@ -28,6 +28,10 @@ class SandboxTrade(db.Model):
     notifications_sent: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # UnionPay names an order by orderId and txnTime together, and stops payment at payTimeOut (both Beijing time,
+    # YYYYMMDDhhmmss as sent); the other sandboxes leave them empty.
+    txn_time: Mapped[str | None] = mapped_column(String(14))
+    pay_timeout: Mapped[str | None] = mapped_column(String(14))
 
 
 class SandboxRefund(db.Model):

@@ -5,7 +5,7 @@ remembers its provider, so its refunds, queries and reconciliation always go bac
 """
 from importlib import import_module
 
-from crowdfund.payments.base import (Notification, PaymentError, PaymentRedirect, PaymentProvider,
+from crowdfund.payments.base import (NothingToApply, Notification, PaymentError, PaymentRedirect, PaymentProvider,
                                      ProviderUnavailable, RefundResult, TradeStatus, InvalidNotification)
 
 # name → "module:class"; imported on first use (each pulls in its own SDK).
@@ -41,6 +41,6 @@ def enabled_providers():
     return [name for name in current_app.config["PAYMENT_PROVIDERS"] if name in PROVIDERS]
 
 
-__all__ = ["InvalidNotification", "Notification", "PaymentError", "PaymentProvider", "PaymentRedirect",
+__all__ = ["InvalidNotification", "NothingToApply", "Notification", "PaymentError", "PaymentProvider", "PaymentRedirect",
            "ProviderUnavailable", "RefundResult", "TradeStatus", "enabled_providers", "get_provider",
            "provider_class"]

@@ -26,6 +26,15 @@ class InvalidNotification(PaymentError):
         self.reason = reason
 
 
+class NothingToApply(PaymentError):
+    """A genuine notification that asks nothing of a pledge (UnionPay's result of a refund we made): acknowledged
+    so the provider stops sending it, kept as evidence, never applied."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class PaymentRedirect:
     """Where to send the backer to pay: a URL to redirect to, a QR code to show, or (with `form`) fields the

@@ -14,7 +14,7 @@ from crowdfund import pledging
 from crowdfund.extensions import db
 from crowdfund.models import PaymentNotification, Pledge, PledgeStatus
 from crowdfund.models.base import utcnow
-from crowdfund.payments import InvalidNotification, PaymentError, get_provider
+from crowdfund.payments import InvalidNotification, NothingToApply, PaymentError, get_provider
 from crowdfund.queueing import enqueue, periodic
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,11 @@ def receive(provider_name, params, raw):
                       "total_amount": str(notification.total_amount)}
         row.out_trade_no, row.trade_status = notification.out_trade_no, notification.trade_status
         row.notify_id = (notification.notify_id or "")[:128] or None
+    except NothingToApply as error:  # genuine, about no payment: acknowledged, not applied
+        row.reason = error.reason[:200]
+        db.session.add(row)
+        db.session.commit()
+        return True, row
     except InvalidNotification as error:
         row.reason = error.reason[:200]
         log.warning("rejected %s notification for %s: %s", provider_name, row.out_trade_no, error.reason)

@@ -14,6 +14,8 @@ PUBLIC_ENDPOINTS = {"static", "assets.show", "public.index", "public.set_locale"
                     "projects.search", "projects.funds", "projects.creator", "media.show", "payments.notify",
                     "payments.return_",
                     "sandbox.gateway", "sandbox.cashier", "sandbox_wechatpay.api", "sandbox_wechatpay.cashier",
+                    "sandbox_unionpay.front", "sandbox_unionpay.query",
+                    "sandbox_unionpay.back", "sandbox_unionpay.cashier",
                     # Reading a project's conversation is public; the badge answers signed-out visitors with
                     # nothing; unsubscribe links are authenticated by their signature, not a session.
                     "projects.backers", "comments.index", "comments.show", "updates.index", "updates.show",

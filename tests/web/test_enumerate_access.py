@@ -23,7 +23,7 @@ PUBLIC = {
     "updates.index", "updates.show", "updates.feed", "updates.follow", "updates.unfollow", "updates.remind",
     "updates.stop_reminder", "pledges.back", "notices.unsubscribe", "notices.project_email",
     "legal.document", "legal.version",
-    "sandbox.cashier", "sandbox_wechatpay.cashier",
+    "sandbox.cashier", "sandbox_wechatpay.cashier", "sandbox_unionpay.cashier",
     # The sandbox WeChat Pay's API: a merchant's request proves itself by its signature.
     "sandbox_wechatpay.api",
     # A provider's notification and the browser coming back from it prove themselves by signature.

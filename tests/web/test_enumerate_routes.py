@@ -15,6 +15,9 @@ CSRF_EXEMPT = {
     "crowdfund.blueprints.sandbox.routes.gateway",
     "crowdfund.blueprints.sandbox_wechatpay.routes.api",
     "crowdfund.blueprints.payments.routes.return_",
+    "crowdfund.blueprints.sandbox_unionpay.routes.front",
+    "crowdfund.blueprints.sandbox_unionpay.routes.query",
+    "crowdfund.blueprints.sandbox_unionpay.routes.back",
 }
 HEADERS = {
     "Content-Security-Policy": "form-action 'self'",

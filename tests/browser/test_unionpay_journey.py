@@ -1,0 +1,66 @@
+"""A backer pays by UnionPay's form flow: our page posts the signed form to the sandbox gateway, the cashier takes
+the money and posts the browser back with the signed front notification; a real RQ worker delivers the back
+notification and applies it (JS on and off)."""
+import time
+
+import pytest
+
+from tests.conftest import choose_address
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
+def test_backer_pays_by_unionpay(js, browser, redis_app, redis_live_server, start_worker, make_project, make_user):
+    redis_app.config["PAYMENT_PROVIDERS"] = ["alipay", "unionpay"]
+    slug = make_project(status="live", title="木质桌面收纳",
+                        tiers=[dict(title="收纳盒一套", price_fen=89_00, quantity_limit=10, shipping={"mainland": 6_00})])
+    make_user(email="desk@example.com", display_name="桌面用户")
+    start_worker("--no-cron")
+    context = browser.new_context(java_script_enabled=js, viewport={"width": 1280, "height": 900},
+                                  base_url=redis_live_server.url, locale="zh-CN")
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "422" not in m.text else None)
+
+    page.goto("/login")
+    page.get_by_label("邮箱").fill("desk@example.com")
+    page.get_by_label("密码").fill("correct horse 1")
+    page.get_by_role("button", name="登录").click()
+    page.locator(".flash.success").wait_for()
+
+    page.goto(f"/projects/{slug}")
+    page.get_by_role("link", name="支持此档").click()
+    page.get_by_role("heading", name="支持项目").wait_for()
+    page.get_by_label("收货人").fill("李四")
+    page.get_by_label("手机号码").fill("13900000000")
+    choose_address(page, js, "浙江省", "杭州市", "西湖区")
+    page.get_by_label("详细地址").fill("文三路 2 号")
+    page.get_by_label("我已阅读风险提示").check()
+    page.get_by_label("银联在线支付").check()
+    page.get_by_role("button", name="确认并支付").click()
+
+    # Our page with the signed form, then UnionPay's (the sandbox's) cashier.
+    page.get_by_role("heading", name="使用银联在线支付支付").wait_for()
+    page.get_by_role("button", name="前往银联在线支付付款").click()
+    page.get_by_role("heading", name="银联收银台").wait_for()
+    assert "¥95.00" in page.locator(".sandbox").inner_text()
+    page.get_by_role("button", name="付款", exact=True).click()
+
+    # UnionPay sends the browser back by a form carrying the signed front notification.
+    page.get_by_role("heading", name="支付成功").wait_for()
+    page.get_by_role("button", name="返回商户").click()
+    page.get_by_role("heading", name="木质桌面收纳").wait_for()
+    assert "/me/pledges/" in page.url
+    deadline = time.monotonic() + 40
+    while not page.get_by_role("heading", name="支付凭证").is_visible():
+        assert time.monotonic() < deadline, "the back notification was never applied"
+        if js:
+            page.wait_for_timeout(500)  # htmx polls every 2 s
+        else:
+            page.get_by_role("link", name="刷新").click()
+            page.wait_for_timeout(300)
+    receipt = page.locator("#payment_status").inner_text()
+    assert "已支付" in receipt and "¥95.00" in receipt and "收纳盒一套" in receipt
+    context.close()
+    assert not errors, errors
