@@ -7,16 +7,20 @@ from crowdfund.htmx import render
 from crowdfund.payments import sandbox_wechatpay as sandbox
 
 ORDERS = "/v3/pay/transactions"
+# The API v3 paths the sandbox answers, and the operation each one is.
+OPERATIONS = {f"{ORDERS}/native": "native", f"{ORDERS}/h5": "h5", f"{ORDERS}/out-trade-no/<out_trade_no>": "query",
+              f"{ORDERS}/out-trade-no/<out_trade_no>/close": "close", "/v3/refund/domestic/refunds": "refund"}
 
 
-@bp.route(f"{ORDERS}/native", methods=["POST"], defaults={"operation": "native"})
-@bp.route(f"{ORDERS}/h5", methods=["POST"], defaults={"operation": "h5"})
-@bp.route(f"{ORDERS}/out-trade-no/<out_trade_no>", methods=["GET"], defaults={"operation": "query"})
-@bp.route(f"{ORDERS}/out-trade-no/<out_trade_no>/close", methods=["POST"], defaults={"operation": "close"})
-@bp.route("/v3/refund/domestic/refunds", methods=["POST"], defaults={"operation": "refund"})
+@bp.route(f"{ORDERS}/native", methods=["POST"])
+@bp.route(f"{ORDERS}/h5", methods=["POST"])
+@bp.route(f"{ORDERS}/out-trade-no/<out_trade_no>", methods=["GET"])
+@bp.route(f"{ORDERS}/out-trade-no/<out_trade_no>/close", methods=["POST"])
+@bp.route("/v3/refund/domestic/refunds", methods=["POST"])
 @csrf.exempt  # server-to-server: each request proves itself by the merchant's signature instead
-def api(operation, out_trade_no=None):
+def api(out_trade_no=None):
     """A merchant's API v3 call: signed JSON back, as WeChat answers (errors too)."""
+    operation = OPERATIONS[request.url_rule.rule.removeprefix(bp.url_prefix)]
     return sandbox.handle(request, operation, out_trade_no)
 
 
