@@ -152,8 +152,8 @@ def register_templating(app):
     app.jinja_env.filters["when"] = format_when
     app.jinja_env.filters["yuan"] = fen_to_yuan
     app.jinja_env.globals.update(srcset=srcset, largest=largest, media_url=media_url,
-                                 video_embed_url=safe_embed_url, unread_notifications=unread_notifications, time_left=time_left,
-                                 colon=colon, refunds_of=refunds_of, private_page=private_page)
+                                 video_embed_url=safe_embed_url, unread_notifications=unread_notifications,
+                                 time_left=time_left, colon=colon, refunds_of=refunds_of, private_page=private_page)
     app.after_request(add_security_headers)
     app.after_request(add_no_store)
 

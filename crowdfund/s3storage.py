@@ -5,11 +5,9 @@ Objects are written with their Content-Type and Cache-Control and no ACL, so the
 MissingObject, so callers never see botocore's exceptions.
 """
 import io
-import logging
 
 from crowdfund.storage import MissingObject, Storage, StorageError, StoredObject, cache_control
 
-log = logging.getLogger(__name__)
 MISSING_CODES = {"NoSuchKey", "NotFound", "404"}
 
 

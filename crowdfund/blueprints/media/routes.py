@@ -8,6 +8,7 @@ opened, so carrying their bytes costs the app little.
 from flask import abort, redirect, request, send_file
 from flask_login import current_user
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
+from werkzeug.wsgi import FileWrapper
 
 from crowdfund.blueprints.media import bp
 from crowdfund.media import cdn_url, find
@@ -39,6 +40,8 @@ def show(key):
                          download_name=_download_name(media), max_age=0 if media.private else PUBLIC_MAX_AGE,
                          etag=info.etag, last_modified=info.modified, conditional=False)
     response.content_length = info.size
+    if not _has_fileno(stored):  # an S3 object: Werkzeug's wrapper seeks, so a video's range is a ranged GET
+        response.response = FileWrapper(stored)  # (gunicorn's would read it from byte 0 and drop what comes before)
     try:  # 304 for a cached copy, 206 for a range of a video
         response.make_conditional(request, accept_ranges=True, complete_length=info.size)
     except RequestedRangeNotSatisfiable:
@@ -47,6 +50,14 @@ def show(key):
     if media.private:
         response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+def _has_fileno(stored):
+    try:
+        stored.fileno()
+    except (AttributeError, OSError):
+        return False
+    return True
 
 
 def _download_name(media):
