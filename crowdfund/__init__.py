@@ -140,7 +140,7 @@ def register_templating(app):
     from crowdfund.legal import DOCUMENTS as LEGAL_DOCUMENTS
     from crowdfund.i18n import (LABELS, LOCALE_NAMES, ROLE_NAMES, colon, fen_to_yuan, format_money, format_money_short,
                                 format_when, html_lang, select_locale, time_left)
-    from crowdfund.media import largest, safe_embed_url, srcset
+    from crowdfund.media import largest, media_url, safe_embed_url, srcset
     from crowdfund.notifications import unread_notifications
     from crowdfund.private_pages import add_no_store, private_page
     from crowdfund.refunds import refunds_of
@@ -154,9 +154,9 @@ def register_templating(app):
     app.jinja_env.filters["money_short"] = format_money_short
     app.jinja_env.filters["when"] = format_when
     app.jinja_env.filters["yuan"] = fen_to_yuan
-    app.jinja_env.globals.update(srcset=srcset, largest=largest, video_embed_url=safe_embed_url,
-                                 unread_notifications=unread_notifications, time_left=time_left,
-                                 colon=colon, refunds_of=refunds_of, private_page=private_page)
+    app.jinja_env.globals.update(srcset=srcset, largest=largest, media_url=media_url,
+                                 video_embed_url=safe_embed_url, unread_notifications=unread_notifications,
+                                 time_left=time_left, colon=colon, refunds_of=refunds_of, private_page=private_page)
     app.after_request(add_security_headers)
     app.after_request(add_no_store)
 

@@ -226,6 +226,19 @@ class Config:
         # the wizard takes a 100 MB video. Each kind of upload has its own limit in media.py.
         self.BODY_LIMIT = int(env.get("BODY_LIMIT", 256 * 1024))
         self.UPLOAD_DIR = env.get("UPLOAD_DIR") or str(Path(instance_path) / "uploads")
+        # Uploads (crowdfund/storage.py): `local` keeps them in UPLOAD_DIR; `s3` in one bucket of an S3-compatible
+        # store (AWS S3, Aliyun OSS, Tencent COS, MinIO), shared by every web host. OSS and COS want virtual-hosted
+        # addressing, MinIO path. S3_PUBLIC_BASE_URL: a CDN in front of the bucket for public images and videos
+        # (empty: the app serves them). Private papers are always served by the app, after its access check.
+        self.STORAGE_BACKEND = env.get("STORAGE_BACKEND", "local").strip().lower()
+        self.S3_BUCKET = env.get("S3_BUCKET", "")
+        self.S3_ENDPOINT_URL = env.get("S3_ENDPOINT_URL", "")  # e.g. https://oss-cn-hangzhou.aliyuncs.com
+        self.S3_REGION = env.get("S3_REGION") or "us-east-1"  # e.g. oss-cn-hangzhou, ap-shanghai
+        self.S3_ACCESS_KEY_ID = env.get("S3_ACCESS_KEY_ID", "")
+        self.S3_SECRET_ACCESS_KEY = env.get("S3_SECRET_ACCESS_KEY", "")
+        self.S3_ADDRESSING_STYLE = env.get("S3_ADDRESSING_STYLE", "virtual").strip().lower()
+        self.S3_PUBLIC_BASE_URL = (env.get("S3_PUBLIC_BASE_URL") or "").rstrip("/")
+        self.S3_TIMEOUT = float(env.get("S3_TIMEOUT", "5"))  # seconds to connect, and to wait for each read
 
     def finish(self, instance_path):
         """Fill in the secret key and cookie names, and refuse unsafe production settings."""
@@ -252,9 +265,25 @@ class Config:
                 raise ConfigError("SMS_PROVIDER=dev shows every code on a page: not in production")
         elif not self.SECRET_KEY:
             self.SECRET_KEY = dev_secret_key(instance_path)
+        self._check_storage()
         from crowdfund.payments import PROVIDERS
 
         unknown = [name for name in self.PAYMENT_PROVIDERS if name not in PROVIDERS]
         if unknown or not self.PAYMENT_PROVIDERS:
             raise ConfigError(f"PAYMENT_PROVIDERS: choose from {', '.join(PROVIDERS)} (got {unknown or 'none'})")
         return self
+
+    def _check_storage(self):
+        """Refuse a storage setting that would fail only at the first upload."""
+        if self.STORAGE_BACKEND not in ("local", "s3"):
+            raise ConfigError(f"STORAGE_BACKEND must be local or s3 (got {self.STORAGE_BACKEND!r})")
+        if self.STORAGE_BACKEND == "s3":
+            missing = [name for name in ("S3_BUCKET", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY")
+                       if not getattr(self, name)]
+            if missing:
+                raise ConfigError(f"STORAGE_BACKEND=s3 needs {', '.join(missing)}")
+            if self.S3_ADDRESSING_STYLE not in ("virtual", "path"):
+                raise ConfigError(f"S3_ADDRESSING_STYLE must be virtual or path (got {self.S3_ADDRESSING_STYLE!r})")
+        if self.S3_PUBLIC_BASE_URL and not self.S3_PUBLIC_BASE_URL.startswith(
+                "https://" if self.ENV_NAME == "production" else ("https://", "http://")):
+            raise ConfigError("S3_PUBLIC_BASE_URL must be an https:// address (http:// outside production)")

@@ -7,6 +7,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from crowdfund.htmx import is_htmx, render
+from crowdfund.storage import MissingObject, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +19,10 @@ MESSAGES = {
     413: (_l("Too large"), _l("What you sent is too large.")),
     422: (_l("Please check your input"), _l("Some of the information you entered needs fixing.")),
     429: (_l("Too many attempts"), _l("You have tried that too often. Please wait a little and try again.")),
+    503: (_l("Temporarily unavailable"), _l("This is unavailable for a moment. Please try again in a few minutes.")),
     500: (_l("Something went wrong"), _l("Something went wrong on our side. It has been logged; please try again shortly.")),
 }
+STORAGE_MESSAGE = _l("Uploaded files cannot be reached just now. Please try again in a few minutes.")
 CSRF_MESSAGE = _l("This form has expired or did not come from this site. Please reload the page and try again.")
 
 
@@ -42,6 +45,17 @@ def register_error_handlers(app):
     @app.errorhandler(CSRFError)
     def csrf_error(error):
         return error_response(400, CSRF_MESSAGE)
+
+    @app.errorhandler(StorageError)
+    def storage_error(error):
+        """The object store is down or refused (a missing object is a plain 404): a page, not a stack trace."""
+        from crowdfund.extensions import db
+
+        db.session.rollback()
+        if isinstance(error, MissingObject):
+            return error_response(404)
+        log.warning("storage unavailable on %s %s: %s", request.method, request.path, error)
+        return error_response(503, STORAGE_MESSAGE, retry_after=60)
 
     @app.errorhandler(HTTPException)
     def http_error(error):

@@ -1,4 +1,5 @@
-"""What /healthz reports: can we reach the database and, when configured, Redis; when jobs and ledger checks ran."""
+"""What /healthz reports: can we reach the database and, when configured, Redis; when jobs and ledger checks ran;
+whether uploads can be stored."""
 from flask import current_app
 from sqlalchemy import select, text
 
@@ -31,7 +32,21 @@ def check():
             current_app.logger.warning("health: redis unreachable: %s", error)
             report["redis"] = "unavailable"
             report["status"] = "unavailable"
+    report["storage"] = storage_report()
     return report
+
+
+def storage_report():
+    """Whether uploads can be stored. Not a reason to go "unavailable": every host shares one store, so a load
+    balancer acting on it would take the whole site down over uploads that pages mostly do not need."""
+    from crowdfund.storage import StorageError, get_storage
+
+    try:
+        get_storage().check()
+    except StorageError as error:
+        current_app.logger.warning("health: storage unavailable: %s", error)
+        return "unavailable"
+    return "ok"
 
 
 def ledger_report():

@@ -1,15 +1,17 @@
 """Accepting uploads: images re-encoded by Pillow, PDFs and MP4s checked by their magic bytes, video links allowlisted."""
 import io
+import logging
 import re
 import secrets
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from crowdfund.extensions import db
 from crowdfund.models import Media, MediaKind
-from crowdfund.storage import get_storage
+from crowdfund.storage import PRIVATE_PREFIX, PUBLIC_PREFIX, StorageError, get_storage
 
+log = logging.getLogger(__name__)
 MB = 1024 * 1024
 IMAGE_MAX = 10 * MB
 DOCUMENT_MAX = 20 * MB
@@ -37,6 +39,7 @@ def _messages():
         "empty": _l("The file is empty."),
         "too_many_pixels": _l("The image is too large (at most %(mp)d megapixels). Please make it smaller."),
         "video_link": _l("Use a link to a video on bilibili, Youku or Tencent Video (v.qq.com)."),
+        "store_down": _l("The file could not be stored just now. Please try again in a few minutes."),
     }
 
 
@@ -54,8 +57,27 @@ def _read(file_storage, limit):
     return data
 
 
-def _new_key(suffix):
-    return f"{secrets.token_hex(2)}/{secrets.token_urlsafe(18)}{suffix}"
+def _new_key(suffix, private=False):
+    """A fresh random key; private ones under their own prefix, which no CDN is given access to."""
+    return f"{PRIVATE_PREFIX if private else PUBLIC_PREFIX}{secrets.token_hex(2)}/{secrets.token_urlsafe(18)}{suffix}"
+
+
+def _store(items):
+    """Write (key, bytes, content type) items; if the store fails, remove what was written and say so kindly."""
+    storage = get_storage()
+    written = []
+    try:
+        for key, data, content_type in items:
+            storage.save(key, data, content_type)
+            written.append(key)
+    except StorageError as error:
+        log.warning("upload not stored: %s", error)
+        for key in written:
+            try:
+                storage.delete(key)
+            except StorageError:
+                log.warning("could not remove %s after a failed upload", key)
+        raise UploadError(_messages()["store_down"]) from error
 
 
 def _original_name(file_storage):
@@ -84,9 +106,8 @@ def save_image(owner, file_storage, private=False):
         background.paste(image.convert("RGBA"), mask=image.convert("RGBA").split()[-1])
         image = background
     image = image.convert("RGB")
-    storage = get_storage()
-    base = _new_key("")
-    variants = {}
+    base = _new_key("", private)
+    variants, encoded = {}, []
     widths = [w for w in IMAGE_WIDTHS if w < image.width] + [min(image.width, IMAGE_WIDTHS[-1])]
     for width in sorted(set(widths)):
         resized = image if width == image.width else image.resize(
@@ -94,8 +115,9 @@ def save_image(owner, file_storage, private=False):
         buffer = io.BytesIO()
         resized.save(buffer, "JPEG", quality=82, optimize=True, progressive=True)
         key = f"{base}-{width}.jpg"
-        storage.save(key, buffer.getvalue(), "image/jpeg")
+        encoded.append((key, buffer.getvalue(), "image/jpeg"))
         variants[str(width)] = key
+    _store(encoded)
     media = Media(owner_id=owner.id, kind=MediaKind.IMAGE, key=base, content_type="image/jpeg",
                   original_name=_original_name(file_storage), size=len(data), width=image.width,
                   height=image.height, variants=variants, private=private)
@@ -109,8 +131,8 @@ def save_document(owner, file_storage, private=False):
     data = _read(file_storage, DOCUMENT_MAX)
     if not data.startswith(b"%PDF-"):
         raise UploadError(_messages()["not_pdf"])
-    key = _new_key(".pdf")
-    get_storage().save(key, data, "application/pdf")
+    key = _new_key(".pdf", private)
+    _store([(key, data, "application/pdf")])
     media = Media(owner_id=owner.id, kind=MediaKind.DOCUMENT, key=key, content_type="application/pdf",
                   original_name=_original_name(file_storage), size=len(data), variants={}, private=private)
     db.session.add(media)
@@ -133,7 +155,7 @@ def save_video(owner, file_storage):
     if data[4:8] != b"ftyp" or data[8:12] not in {b"isom", b"mp41", b"mp42", b"avc1", b"iso2", b"M4V ", b"dash"}:
         raise UploadError(_messages()["not_mp4"])
     key = _new_key(".mp4")
-    get_storage().save(key, data, "video/mp4")
+    _store([(key, data, "video/mp4")])
     media = Media(owner_id=owner.id, kind=MediaKind.VIDEO, key=key, content_type="video/mp4",
                   original_name=_original_name(file_storage), size=len(data), variants={})
     db.session.add(media)
@@ -196,9 +218,29 @@ def largest(media):
     return media.variants[str(max(int(w) for w in media.variants))]
 
 
-def srcset(media):
-    """The srcset attribute value for an image's stored widths."""
+def cdn_url(media, key):
+    """The CDN address of a public image or video (S3_PUBLIC_BASE_URL), else None.
+
+    Only keys under public/ (a CDN is given that prefix and nothing else) and never documents: they are downloads
+    named after the creator's file, which only our own Content-Disposition gives them.
+    """
+    from flask import current_app
+
+    base = current_app.config.get("S3_PUBLIC_BASE_URL", "").rstrip("/")
+    if not base or media.private or media.kind == MediaKind.DOCUMENT or not key.startswith(PUBLIC_PREFIX):
+        return None
+    return f"{base}/{quote(key)}"
+
+
+def media_url(media, key=None):
+    """Where a page links one of the media's files: the CDN when it serves it, else our /media/ route."""
     from flask import url_for
 
-    return ", ".join(f"{url_for('media.show', key=key)} {width}w"
+    key = key or media.key
+    return cdn_url(media, key) or url_for("media.show", key=key)
+
+
+def srcset(media):
+    """The srcset attribute value for an image's stored widths."""
+    return ", ".join(f"{media_url(media, key)} {width}w"
                      for width, key in sorted(media.variants.items(), key=lambda kv: int(kv[0])))

@@ -94,7 +94,7 @@ def safe_next(target, default=None):
 
 def content_security_policy():
     """The CSP; forms may post here only, and to (or be redirected on to) the enabled payment providers' pages:
-    the pledge form's 303, UnionPay's front-end form."""
+    the pledge form's 303, UnionPay's front-end form. Images and videos may also come from the uploads' CDN."""
     from crowdfund.payments import enabled_providers, provider_class
 
     origins = []
@@ -104,7 +104,11 @@ def content_security_policy():
             origin = f"{parts.scheme}://{parts.netloc}"
             if parts.scheme == "https" and origin not in origins:
                 origins.append(origin)
-    return f"{CONTENT_SECURITY_POLICY}; form-action {' '.join(["'self'", *origins])}"
+    policy = f"{CONTENT_SECURITY_POLICY}; form-action {' '.join(["'self'", *origins])}"
+    cdn = urlsplit(current_app.config.get("S3_PUBLIC_BASE_URL") or "")
+    if cdn.netloc:  # public images and videos come from the CDN (crowdfund.media.cdn_url)
+        policy += f"; img-src 'self' {cdn.scheme}://{cdn.netloc}; media-src 'self' {cdn.scheme}://{cdn.netloc}"
+    return policy
 
 
 def add_security_headers(response):
