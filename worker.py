@@ -1,7 +1,11 @@
 """RQ worker for the payments, notifications and default queues, plus the scheduler.
 
     python worker.py             # worker + RQ scheduler + cron for periodic jobs
-    python worker.py --no-cron   # extra workers: leave periodic jobs to one process
+    python worker.py --no-cron   # extra workers: leave periodic jobs to the cron process
+    python worker.py --cron-only # just the cron (the Procfile's and systemd's `scheduler`)
+
+Cron may run on several hosts: only the one holding the lease in Redis enqueues (queueing.build_cron), the
+others wait to take over.
     python worker.py --burst     # work until the queues are empty, then exit
 """
 import argparse
@@ -23,11 +27,15 @@ def main(argv=None):
     parser.add_argument("queues", nargs="*", default=list(QUEUES), help="queues in priority order")
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     parser.add_argument("--no-cron", action="store_true", help="do not schedule periodic jobs")
+    parser.add_argument("--cron-only", action="store_true", help="only schedule periodic jobs; work none")
     args = parser.parse_args(argv)
 
     app = create_app()
     if not app.config.get("REDIS_URL"):
         sys.exit("REDIS_URL is not set: without Redis, jobs run inside the web process (flask serve).")
+    if args.cron_only:
+        build_cron(app).start()
+        return
     cron = None
     if not args.no_cron and not args.burst:
         cron = multiprocessing.Process(target=run_cron, name="crowdfund-cron", daemon=True)
