@@ -10,16 +10,33 @@ others wait to take over.
 """
 import argparse
 import multiprocessing
+import os
+import signal
 import sys
+import threading
+import time
 
 from crowdfund import create_app
 from crowdfund.queueing import QUEUES, build_cron, make_worker
 
 
-def run_cron():
-    """Enqueue periodic jobs on their intervals (runs in its own process)."""
+def run_cron(parent):
+    """Enqueue periodic jobs on their intervals (runs in its own process, and stops when its worker does)."""
+    threading.Thread(target=stop_with_parent, args=(parent,), name="crowdfund-cron-parent", daemon=True).start()
     app = create_app()
     build_cron(app).start()
+
+
+def stop_with_parent(parent, every=1.0):
+    """Stop this process (warmly: SIGTERM) once `parent` is gone.
+
+    A worker killed outright (SIGKILL, the OOM killer) never runs the `finally` that stops its cron child, and an
+    orphaned cron would go on holding the scheduler's lease and enqueueing for a worker that no longer exists.
+    SIGTERM makes the scheduler give the lease back on its way out, so a standby takes over at once.
+    """
+    while os.getppid() == parent:
+        time.sleep(every)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def main(argv=None):
@@ -38,7 +55,7 @@ def main(argv=None):
         return
     cron = None
     if not args.no_cron and not args.burst:
-        cron = multiprocessing.Process(target=run_cron, name="crowdfund-cron", daemon=True)
+        cron = multiprocessing.Process(target=run_cron, args=(os.getpid(),), name="crowdfund-cron", daemon=True)
         cron.start()
     try:
         worker = make_worker(app, args.queues)

@@ -1,4 +1,8 @@
 """What several hosts share must live in shared places: one cron leader at a time, no per-process rate limits."""
+import os
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -7,6 +11,7 @@ from redis import Redis
 from crowdfund import create_app
 from crowdfund.config import ConfigError
 from crowdfund.queueing import CRON_LEASE_KEY, PERIODIC_JOBS, build_cron
+from tests.conftest import ROOT
 
 
 def wait_for(condition, timeout):
@@ -66,3 +71,26 @@ def test_two_worker_processes_with_cron_enqueue_each_periodic_job_once(redis_app
     assert counts == {job.name: 1 for job in PERIODIC_JOBS}  # every interval is a minute or more
     leader = redis.get(CRON_LEASE_KEY).decode()
     assert leader in {scheduler.name for scheduler in CronScheduler.all(redis)}
+
+
+def test_a_cron_whose_worker_was_killed_outright_stops_and_gives_the_lease_back(redis_app, tmp_path):
+    redis = Redis.from_url(redis_app.config["REDIS_URL"])
+    env = {**os.environ, "DATABASE_URL": redis_app.config["SQLALCHEMY_DATABASE_URI"],
+           "REDIS_URL": redis_app.config["REDIS_URL"], "SECRET_KEY": redis_app.config["SECRET_KEY"],
+           "INSTANCE_PATH": redis_app.instance_path, "PAYMENT_SANDBOX": "1"}
+    with open(tmp_path / "worker.log", "wb") as log:
+        # Its own process group, so whatever the killed worker leaves behind can be stopped afterwards (RQ's own
+        # scheduler child is orphaned by a SIGKILL too, and does not notice).
+        worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], cwd=ROOT, env=env, stdout=log,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(lambda: redis.get(CRON_LEASE_KEY) is not None, timeout=40)
+        worker.kill()  # the worker itself only: no `finally` of its runs, its cron child is orphaned
+        worker.wait()
+        wait_for(lambda: redis.get(CRON_LEASE_KEY) is None, timeout=10)  # long before the 30 s lease would lapse
+    finally:
+        try:
+            os.killpg(worker.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        print((tmp_path / "worker.log").read_text(errors="replace")[-3000:])
