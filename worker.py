@@ -3,10 +3,10 @@
     python worker.py             # worker + RQ scheduler + cron for periodic jobs
     python worker.py --no-cron   # extra workers: leave periodic jobs to the cron process
     python worker.py --cron-only # just the cron (the Procfile's and systemd's `scheduler`)
+    python worker.py --burst     # work until the queues are empty, then exit
 
 Cron may run on several hosts: only the one holding the lease in Redis enqueues (queueing.build_cron), the
 others wait to take over.
-    python worker.py --burst     # work until the queues are empty, then exit
 """
 import argparse
 import multiprocessing
