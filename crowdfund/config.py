@@ -263,6 +263,10 @@ class Config:
                 raise ConfigError("PAYMENT_SANDBOX must be off in production")
             if self.SMS_PROVIDER == "dev":
                 raise ConfigError("SMS_PROVIDER=dev shows every code on a page: not in production")
+            if self.REDIS_URL and self.RATELIMIT_STORAGE_URI.startswith("memory"):
+                # Each web process (and host) would count on its own: N hosts would let N times the limit through.
+                raise ConfigError("RATELIMIT_STORAGE_URI=memory:// counts per process: with REDIS_URL set, "
+                                  "leave it unset (Redis is used) or point it at a shared store")
         elif not self.SECRET_KEY:
             self.SECRET_KEY = dev_secret_key(instance_path)
         self._check_storage()

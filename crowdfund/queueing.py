@@ -7,6 +7,8 @@ request starts (`enqueue(..., background=True)`) run, without Redis, on a small 
 the web process's threads instead of inline, so the request returns at once.
 """
 import logging
+import os
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -207,11 +209,65 @@ class EmbeddedTicker(threading.Thread):
             self.stopped.wait(self.every)
 
 
-def build_cron(app):
-    """An RQ CronScheduler that enqueues every periodic job on its queue."""
+CRON_LEASE_KEY = "crowdfund:cron:leader"
+# Take the lease if nobody holds it, or renew it if we do; 1 when we lead.
+CLAIM_LEASE = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]))
+return 1
+"""
+RELEASE_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _single_cron_class():
+    """RQ's CronScheduler, made safe to start on several hosts (rq.cron is imported only where cron runs)."""
     from rq.cron import CronScheduler
 
-    scheduler = CronScheduler(connection=redis_connection(app), name=f"crowdfund-cron-{time.time_ns()}")
+    class SingleCron(CronScheduler):
+        """Only the scheduler holding a lease in Redis enqueues periodic jobs; the others wait as standbys.
+
+        RQ's CronScheduler has no lock of its own: two `worker.py` started with cron (a second host deployed
+        from the same unit file, say) would enqueue every periodic job twice. The leader renews its lease on
+        every loop (at most `check_seconds` apart) and gives it back when it stops; a standby that finds the
+        lease free takes over, so a dead leader's duties move on within `lease_seconds`. A new leader starts
+        its intervals afresh and enqueues everything once at once, as a restarted scheduler does anyway (the
+        periodic jobs are catch-up jobs: running one early does no harm).
+        """
+
+        lease_seconds = 30
+        check_seconds = 10
+
+        def leads(self):
+            """Take or renew the lease; True when this scheduler is the one that enqueues."""
+            claim = self.connection.register_script(CLAIM_LEASE)
+            return bool(claim(keys=[CRON_LEASE_KEY], args=[self.name, self.lease_seconds]))
+
+        def enqueue_jobs(self):
+            if not self.leads():
+                return []
+            return super().enqueue_jobs()
+
+        def calculate_sleep_interval(self):
+            # Renew well within the lease, and let a standby notice a free lease soon.
+            return min(super().calculate_sleep_interval(), self.check_seconds)
+
+        def register_death(self, pipeline=None):
+            try:
+                self.connection.register_script(RELEASE_LEASE)(keys=[CRON_LEASE_KEY], args=[self.name])
+            finally:
+                super().register_death(pipeline)
+
+    return SingleCron
+
+
+def build_cron(app):
+    """A scheduler that enqueues every periodic job on its queue, while it holds the cron lease (one per site)."""
+    name = f"crowdfund-cron-{socket.gethostname()}-{os.getpid()}-{time.time_ns()}"  # who leads, in the lease
+    scheduler = _single_cron_class()(connection=redis_connection(app), name=name)
     for job in PERIODIC_JOBS:
         scheduler.register(run_periodic, job.queue, args=(job.name,), interval=job.interval, name=job.name)
     return scheduler

@@ -504,6 +504,19 @@ def choose_address(page, js, province, city, district):
     page.get_by_label("区县").select_option(district)
 
 
+def back_with_an_address(page, js, slug, name="张三", phone="13800000000", detail="文三路 1 号"):
+    """Open the project's first reward's pledge form and fill it in as a backer would: a recipient in Hangzhou,
+    picked from the lists, and the risk disclosure accepted. The payment method and the button are the caller's."""
+    page.goto(f"/projects/{slug}")
+    page.get_by_role("link", name="支持此档").click()
+    page.get_by_role("heading", name="支持项目").wait_for()
+    page.get_by_label("收货人").fill(name)
+    page.get_by_label("手机号码").fill(phone)
+    choose_address(page, js, "浙江省", "杭州市", "西湖区")  # 省/市/区 come from the lists
+    page.get_by_label("详细地址").fill(detail)
+    page.get_by_label("我已阅读风险提示").check()
+
+
 def another_phone(browser, page, live_server):
     """A second person's phone, like `page` (same JS setting and width); returns (context, page), close the context."""
     context = browser.new_context(java_script_enabled=page.js_enabled, viewport={"width": 360, "height": 740},

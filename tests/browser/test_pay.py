@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from tests.conftest import choose_address
+from tests.conftest import back_with_an_address, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -36,20 +36,9 @@ def test_backer_pays_through_the_sandbox(js, browser, redis_app, redis_live_serv
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "422" not in m.text else None)
 
-    page.goto("/login")
-    page.get_by_label("邮箱").fill("phone@example.com")
-    page.get_by_label("密码").fill("correct horse 1")
-    page.get_by_role("button", name="登录").click()
-    page.locator(".flash.success").wait_for()
+    log_in(page, "phone@example.com")
 
-    page.goto(f"/projects/{slug}")
-    page.get_by_role("link", name="支持此档").click()
-    page.get_by_role("heading", name="支持项目").wait_for()
-    page.get_by_label("收货人").fill("张三")
-    page.get_by_label("手机号码").fill("13800000000")
-    choose_address(page, js, "浙江省", "杭州市", "西湖区")  # 省/市/区 come from the list now
-    page.get_by_label("详细地址").fill("文三路 1 号")
-    page.get_by_label("我已阅读风险提示").check()
+    back_with_an_address(page, js, slug)
     if js:
         page.get_by_text("应付总额").wait_for()  # htmx priced the pledge inline
         assert "¥137.00" in page.locator(".total").inner_text()

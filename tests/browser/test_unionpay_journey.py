@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from tests.conftest import choose_address
+from tests.conftest import back_with_an_address, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -23,20 +23,9 @@ def test_backer_pays_by_unionpay(js, browser, redis_app, redis_live_server, star
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "422" not in m.text else None)
 
-    page.goto("/login")
-    page.get_by_label("邮箱").fill("desk@example.com")
-    page.get_by_label("密码").fill("correct horse 1")
-    page.get_by_role("button", name="登录").click()
-    page.locator(".flash.success").wait_for()
+    log_in(page, "desk@example.com")
 
-    page.goto(f"/projects/{slug}")
-    page.get_by_role("link", name="支持此档").click()
-    page.get_by_role("heading", name="支持项目").wait_for()
-    page.get_by_label("收货人").fill("李四")
-    page.get_by_label("手机号码").fill("13900000000")
-    choose_address(page, js, "浙江省", "杭州市", "西湖区")
-    page.get_by_label("详细地址").fill("文三路 2 号")
-    page.get_by_label("我已阅读风险提示").check()
+    back_with_an_address(page, js, slug, name="李四", phone="13900000000", detail="文三路 2 号")
     page.get_by_label("银联在线支付").check()
     page.get_by_role("button", name="确认并支付").click()
 

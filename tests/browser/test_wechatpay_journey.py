@@ -9,7 +9,7 @@ import segno
 from crowdfund.extensions import db
 from crowdfund.models import Pledge
 from crowdfund.payments import sandbox_wechatpay
-from tests.conftest import choose_address
+from tests.conftest import back_with_an_address, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -27,20 +27,9 @@ def test_backer_pays_by_scanning_the_wechat_code(js, browser, redis_app, redis_l
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "422" not in m.text else None)
 
-    page.goto("/login")
-    page.get_by_label("邮箱").fill("pc@example.com")
-    page.get_by_label("密码").fill("correct horse 1")
-    page.get_by_role("button", name="登录").click()
-    page.locator(".flash.success").wait_for()
+    log_in(page, "pc@example.com")
 
-    page.goto(f"/projects/{slug}")
-    page.get_by_role("link", name="支持此档").click()
-    page.get_by_role("heading", name="支持项目").wait_for()
-    page.get_by_label("收货人").fill("张三")
-    page.get_by_label("手机号码").fill("13800000000")
-    choose_address(page, js, "浙江省", "杭州市", "西湖区")
-    page.get_by_label("详细地址").fill("文三路 1 号")
-    page.get_by_label("我已阅读风险提示").check()
+    back_with_an_address(page, js, slug)
     page.get_by_label("微信支付").check()
     page.get_by_role("button", name="确认并支付").click()
 
