@@ -30,7 +30,7 @@ def test_backer_pays_by_unionpay(js, browser, redis_app, redis_live_server, star
     page.get_by_role("button", name="确认并支付").click()
 
     # Our page with the signed form, then UnionPay's (the sandbox's) cashier.
-    page.get_by_role("heading", name="使用银联在线支付支付").wait_for()
+    page.get_by_role("heading", name="通过银联在线支付付款").wait_for()
     page.get_by_role("button", name="前往银联在线支付付款").click()
     page.get_by_role("heading", name="银联收银台").wait_for()
     assert "¥95.00" in page.locator(".sandbox").inner_text()
