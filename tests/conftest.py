@@ -46,9 +46,13 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
-    """A fresh, migrated database for this run: PostgreSQL if TEST_DATABASE_URL is set, else SQLite."""
+    """A fresh, migrated database for this run: MySQL/MariaDB if TEST_MYSQL_URL is set (scripts/run_tests.py sets
+    it for its second, money-path pass), else PostgreSQL if TEST_DATABASE_URL is set, else SQLite."""
+    mysql_url = os.environ.get("TEST_MYSQL_URL")
     server_url = os.environ.get("TEST_DATABASE_URL")
-    if server_url:
+    if mysql_url:
+        yield from mysql_database(mysql_url, tmp_path_factory)
+    elif server_url:
         import psycopg
         from sqlalchemy.engine import make_url
 
@@ -67,6 +71,32 @@ def database_url(tmp_path_factory):
         url = f"sqlite:///{path}"
         migrate_to(url, tmp_path_factory.mktemp("instance"))
         yield url
+
+
+def mysql_database(server_url, tmp_path_factory):
+    """A fresh `crowdfund_test_<hex>` database on the MySQL/MariaDB server, migrated, dropped at the end."""
+    import pymysql
+    from sqlalchemy.engine import make_url
+
+    from crowdfund.config import normalize_database_url
+
+    server = make_url(normalize_database_url(server_url))
+    name = f"crowdfund_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = pymysql.connect(host=server.host or "127.0.0.1", port=server.port or 3306, user=server.username,
+                                password=server.password or "", connect_timeout=3, autocommit=True)
+    except pymysql.MySQLError as error:
+        unavailable("MySQL/MariaDB", f"start it (service mariadb start) for TEST_MYSQL_URL ({error})")
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    url = server.set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate_to(url, tmp_path_factory.mktemp("instance"))
+        yield url
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
 
 
 def migrate_to(url, instance):
@@ -107,6 +137,11 @@ def wipe(app):
         with db.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+            elif conn.dialect.name == "mysql":  # TRUNCATE fires no DELETE trigger and restarts AUTO_INCREMENT
+                conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 0")
+                for table in tables:
+                    conn.exec_driver_sql(f"TRUNCATE TABLE `{table}`")
+                conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 1")
             else:
                 conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
                 for table in tables:
