@@ -13,9 +13,14 @@ where the money path depends on it, so the code above it needs no branches for t
 - utf8mb4 and binary collation for every table the migrations create (migrations/env.py): Chinese and emoji
   fit, and `=`/unique indexes compare exactly as on PostgreSQL — a case-insensitive collation would make
   two share codes that differ in case collide, and match a token typed in the wrong case.
+- Sums of integers read back as integers: MySQL's SUM() of an INTEGER column is a DECIMAL (PostgreSQL's is a
+  bigint), and money is integer fen everywhere — the ledger refuses a Decimal amount. The schema has no DECIMAL
+  column, so the only DECIMALs a query returns are SUM/AVG results: one without a fraction reads as int.
 - Microsecond timestamps, DATETIME(6): MySQL's DATETIME keeps whole seconds, and the ledger's hash chain covers
   each transaction's created_at, so a rounded timestamp would read back as tampered history.
 """
+from decimal import Decimal
+
 from sqlalchemy import DateTime, event
 from sqlalchemy.ext.compiler import compiles
 
@@ -34,7 +39,18 @@ def _mysql_datetime(type_, compiler, **kw):
     return "DATETIME(6)"
 
 
+def _decimal_or_int(text):
+    """A DECIMAL result from MySQL: an int when it has no fractional part (a SUM of integers), else a Decimal."""
+    if isinstance(text, bytes):
+        text = text.decode("ascii")
+    return Decimal(text) if "." in text else int(text)
+
+
 def _mysql_session(dbapi_connection, _record):
+    from pymysql.constants import FIELD_TYPE
+
+    dbapi_connection.decoders[FIELD_TYPE.NEWDECIMAL] = _decimal_or_int
+    dbapi_connection.decoders[FIELD_TYPE.DECIMAL] = _decimal_or_int
     cursor = dbapi_connection.cursor()
     cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
     cursor.execute("SET SESSION time_zone = '+00:00'")

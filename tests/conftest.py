@@ -152,14 +152,29 @@ def wipe(app):
 
 
 def tamper(statement):
-    """Edit ledger history behind the application's back (disabling the PostgreSQL trigger for the attempt)."""
+    """Edit ledger history behind the application's back (disabling the append-only triggers for the attempt).
+
+    MySQL/MariaDB cannot switch triggers off for one session: the append-only ones are dropped for the statement
+    and created again from their own stored definitions (each test process has a database of its own)."""
     from sqlalchemy import text
 
     postgres = db.engine.dialect.name == "postgresql"
+    mysql = db.engine.dialect.name == "mysql"
     with db.engine.begin() as conn:
         if postgres:
             conn.execute(text("SET session_replication_role = replica"))
-        conn.execute(text(statement))
+        triggers = []
+        if mysql:
+            names = conn.execute(text("SELECT trigger_name FROM information_schema.triggers WHERE trigger_schema"
+                                      " = DATABASE() AND trigger_name LIKE '%append_only%'")).scalars().all()
+            triggers = [conn.execute(text(f"SHOW CREATE TRIGGER `{name}`")).one()[2] for name in names]
+            for name in names:
+                conn.execute(text(f"DROP TRIGGER `{name}`"))
+        try:
+            conn.execute(text(statement))
+        finally:
+            for definition in triggers:
+                conn.exec_driver_sql(definition)
         if postgres:
             conn.execute(text("SET session_replication_role = DEFAULT"))
 
