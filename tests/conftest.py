@@ -137,10 +137,19 @@ def wipe(app):
         with db.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-            elif conn.dialect.name == "mysql":  # TRUNCATE fires no DELETE trigger and restarts AUTO_INCREMENT
+            elif conn.dialect.name == "mysql":
+                # TRUNCATE fires no DELETE trigger and restarts AUTO_INCREMENT, but costs ~25 ms a table: only the
+                # tables a test used (their counter moved); those without a counter are emptied by DELETE.
+                used = conn.exec_driver_sql("SELECT table_name, auto_increment FROM information_schema.tables "
+                                            "WHERE table_schema = DATABASE()").all()
                 conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 0")
-                for table in tables:
-                    conn.exec_driver_sql(f"TRUNCATE TABLE `{table}`")
+                for table, counter in used:
+                    if table not in tables:
+                        continue
+                    if counter is None:
+                        conn.exec_driver_sql(f"DELETE FROM `{table}`")
+                    elif counter > 1:
+                        conn.exec_driver_sql(f"TRUNCATE TABLE `{table}`")
                 conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 1")
             else:
                 conn.exec_driver_sql("PRAGMA foreign_keys=OFF")

@@ -418,7 +418,7 @@ def test_audit_rows_are_append_only(app, make_user):
         db.session.rollback()
 
 
-def test_the_database_refuses_to_rewrite_audit_rows_on_postgresql(app, make_user):
+def test_the_database_refuses_to_rewrite_audit_rows(app, make_user):
     actor = make_user(email="mod@example.com")
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
