@@ -130,6 +130,8 @@ def app_config(database_url, instance, **overrides):
 def wipe(app):
     """Empty every table (keeping the schema) so the next test starts clean, with the legal documents the
     migration seeds seeded again (version 1 of each, as a fresh database has them)."""
+    from sqlalchemy.exc import DBAPIError
+
     from crowdfund.legal import seed_documents
 
     with app.app_context():
@@ -140,6 +142,15 @@ def wipe(app):
             elif conn.dialect.name == "mysql":
                 # TRUNCATE fires no DELETE trigger and restarts AUTO_INCREMENT, but costs ~25 ms a table: only the
                 # tables a test used (their counter moved); those without a counter are emptied by DELETE.
+                # A worker killed mid-job (tests/unit/test_refund_faults.py) may leave its transaction open on
+                # the server, holding locks TRUNCATE waits for: every other session on this test database ends
+                # (each test process has a database of its own; the test's apps are done with theirs).
+                for (session,) in conn.exec_driver_sql("SELECT id FROM information_schema.processlist "
+                                                       "WHERE db = DATABASE() AND id <> CONNECTION_ID()").all():
+                    try:
+                        conn.exec_driver_sql(f"KILL {int(session)}")
+                    except DBAPIError:  # it ended meanwhile
+                        pass
                 used = conn.exec_driver_sql("SELECT table_name, auto_increment FROM information_schema.tables "
                                             "WHERE table_schema = DATABASE()").all()
                 conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 0")
@@ -155,6 +166,8 @@ def wipe(app):
                 conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
                 for table in tables:
                     conn.exec_driver_sql(f"DELETE FROM {table}")
+        db.session.remove()
+        db.engine.dispose()  # MySQL: pooled connections of this app may have been ended above
         seed_documents()
         db.session.remove()
         db.engine.dispose()
