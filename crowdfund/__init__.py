@@ -60,6 +60,11 @@ def init_extensions(app):
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         with app.app_context():
             event.listen(db.engine, "connect", _sqlite_pragmas)
+    elif app.config["SQLALCHEMY_DATABASE_URI"].startswith(("mysql", "mariadb")):
+        from crowdfund.databases import configure_engine
+
+        with app.app_context():
+            configure_engine(db.engine)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"),
                      render_as_batch=True, compare_type=True, render_item=render_item)
     csrf.init_app(app)

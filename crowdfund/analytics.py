@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, text
 from sqlalchemy.orm import joinedload
 
 from crowdfund import charts, visits
@@ -109,6 +109,8 @@ def _local_date(column):
     if db.engine.dialect.name == "postgresql":
         return func.date(func.timezone(zone, column))
     offset = datetime.now(ZoneInfo(zone)).utcoffset()  # SQLite knows no zones: the offset of today (no DST in China)
+    if db.engine.dialect.name == "mysql":  # nor does MySQL/MariaDB without its time-zone tables loaded
+        return func.date(func.date_add(column, text(f"INTERVAL {int(offset.total_seconds()):d} SECOND")))
     return func.date(column, f"{int(offset.total_seconds() // 60):+d} minutes")
 
 

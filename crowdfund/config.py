@@ -29,10 +29,17 @@ def _coupon_options(text):
 
 
 def normalize_database_url(url):
-    """Use psycopg 3 for PostgreSQL URLs however they are spelled."""
+    """Use psycopg 3 for PostgreSQL and PyMySQL for MySQL/MariaDB URLs however they are spelled; a MySQL URL
+    without a charset gets utf8mb4 (MySQL's "utf8" is three bytes a character: no emoji, no rarer CJK)."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
+    for prefix in ("mysql://", "mariadb://", "mysql+pymysql://", "mariadb+pymysql://"):
+        if url.startswith(prefix):
+            url = "mysql+pymysql://" + url[len(prefix):]
+            if "charset=" not in url:
+                url += ("&" if "?" in url else "?") + "charset=utf8mb4"
+            return url
     return url
 
 

@@ -137,13 +137,20 @@ def _escape_like(term):
 def search_condition(q):
     """Title, summary or creator name contain the text (works for Chinese: substring, not words).
 
-    On PostgreSQL the ILIKE is served by pg_trgm indexes; on SQLite it is a plain LIKE. A search
+    On PostgreSQL the ILIKE is served by pg_trgm indexes; on SQLite it is a plain LIKE. On MySQL/MariaDB the
+    columns compare exactly (binary collation, crowdfund.databases), so both sides are lowered; no index serves a
+    substring there (MariaDB has no n-gram full-text parser), a scan of the listed projects, as on SQLite. A search
     engine can replace this one function later.
     """
     pattern = f"%{_escape_like(q.strip())}%"
-    if db.engine.dialect.name == "postgresql":
+    dialect = db.engine.dialect.name
+    if dialect == "postgresql":
         return or_(Project.title.ilike(pattern, escape="\\"), Project.summary.ilike(pattern, escape="\\"),
                    User.display_name.ilike(pattern, escape="\\"))
+    if dialect == "mysql":
+        lowered = func.lower(pattern)
+        return or_(*(func.lower(column).like(lowered, escape="\\")
+                     for column in (Project.title, Project.summary, User.display_name)))
     return or_(Project.title.like(pattern, escape="\\"), Project.summary.like(pattern, escape="\\"),
                User.display_name.like(pattern, escape="\\"))
 

@@ -3,6 +3,8 @@ each in the reader's language. A notification with a `key` exists at most once p
 notifies can be re-run (or killed midway and re-run) without anyone hearing twice. The important kinds
 (EMAIL_KINDS) are also e-mailed by crowdfund.mailer, unless the account opted out (per kind group or project).
 """
+from importlib import import_module
+
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, insert, select, update
 
@@ -75,15 +77,17 @@ def notify_many(user_ids, kind, key, link="", project_id=None, **params):
                  created_at=utcnow()) for user_id in dict.fromkeys(user_ids)]
     if not rows:
         return 0
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as upsert
-    else:
-        return db.session.execute(insert(Notification).prefix_with("IGNORE").values(rows)).rowcount
-    statement = upsert(Notification).on_conflict_do_nothing(index_elements=["user_id", "key"])
-    ids = db.session.execute(statement.values(rows).returning(Notification.id)).scalars().all()
+    dialect = db.session.get_bind().dialect
+    if dialect.name in ("postgresql", "sqlite"):
+        upsert = import_module(f"sqlalchemy.dialects.{dialect.name}").insert
+        statement = upsert(Notification).on_conflict_do_nothing(index_elements=["user_id", "key"])
+        ids = db.session.execute(statement.values(rows).returning(Notification.id)).scalars().all()
+    elif dialect.insert_returning:  # MariaDB 10.5+: INSERT IGNORE … RETURNING names only the rows that went in
+        statement = insert(Notification).prefix_with("IGNORE").values(rows).returning(Notification.id)
+        ids = db.session.execute(statement).scalars().all()
+    else:  # MySQL has no RETURNING: one row at a time, keeping the id of each that went in
+        results = [db.session.execute(insert(Notification).prefix_with("IGNORE").values(row)) for row in rows]
+        ids = [result.inserted_primary_key[0] for result in results if result.rowcount]
     if kind in EMAIL_KINDS:
         db.session.info.setdefault(NEW_EMAILS, []).extend(ids)  # crowdfund.mailer sends them after the commit
     return len(ids)

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import and_, case, func, select, true
+from sqlalchemy import and_, case, func, select, text, true
 
 from crowdfund.audit import day_bounds
 from crowdfund.extensions import db
@@ -61,8 +61,11 @@ def _local_text(column, pattern):
     if db.engine.dialect.name == "postgresql":
         return func.to_char(func.timezone(current_app.config["BABEL_DEFAULT_TIMEZONE"], column),
                             {"%Y-%m-%d": "YYYY-MM-DD", "%Y-%m": "YYYY-MM"}[pattern])
-    # SQLite (development) has no time zones: the zone's present offset (Beijing keeps no daylight saving time).
+    # SQLite (development) has no time zones, and MySQL/MariaDB know zone names only where their time-zone tables
+    # were loaded: the zone's present offset (Beijing keeps no daylight saving time).
     offset = int(datetime.now(zone()).utcoffset().total_seconds())
+    if db.engine.dialect.name == "mysql":
+        return func.date_format(func.date_add(column, text(f"INTERVAL {offset:d} SECOND")), pattern)
     return func.strftime(pattern, column, f"{offset:+d} seconds")
 
 

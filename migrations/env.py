@@ -5,6 +5,8 @@ from flask import current_app
 
 from alembic import context
 
+from crowdfund.databases import is_mysql, prepare_mysql_database
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -98,6 +100,8 @@ def run_migrations_online():
         if sqlite:
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             connection.commit()
+        if is_mysql(connection):
+            prepare_mysql_database(connection)
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

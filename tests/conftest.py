@@ -46,9 +46,13 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
-    """A fresh, migrated database for this run: PostgreSQL if TEST_DATABASE_URL is set, else SQLite."""
+    """A fresh, migrated database for this run: MySQL/MariaDB if TEST_MYSQL_URL is set (scripts/run_tests.py sets
+    it for its second, money-path pass), else PostgreSQL if TEST_DATABASE_URL is set, else SQLite."""
+    mysql_url = os.environ.get("TEST_MYSQL_URL")
     server_url = os.environ.get("TEST_DATABASE_URL")
-    if server_url:
+    if mysql_url:
+        yield from mysql_database(mysql_url, tmp_path_factory)
+    elif server_url:
         import psycopg
         from sqlalchemy.engine import make_url
 
@@ -67,6 +71,32 @@ def database_url(tmp_path_factory):
         url = f"sqlite:///{path}"
         migrate_to(url, tmp_path_factory.mktemp("instance"))
         yield url
+
+
+def mysql_database(server_url, tmp_path_factory):
+    """A fresh `crowdfund_test_<hex>` database on the MySQL/MariaDB server, migrated, dropped at the end."""
+    import pymysql
+    from sqlalchemy.engine import make_url
+
+    from crowdfund.config import normalize_database_url
+
+    server = make_url(normalize_database_url(server_url))
+    name = f"crowdfund_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = pymysql.connect(host=server.host or "127.0.0.1", port=server.port or 3306, user=server.username,
+                                password=server.password or "", connect_timeout=3, autocommit=True)
+    except pymysql.MySQLError as error:
+        unavailable("MySQL/MariaDB", f"start it (service mariadb start) for TEST_MYSQL_URL ({error})")
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    url = server.set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate_to(url, tmp_path_factory.mktemp("instance"))
+        yield url
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
 
 
 def migrate_to(url, instance):
@@ -100,6 +130,8 @@ def app_config(database_url, instance, **overrides):
 def wipe(app):
     """Empty every table (keeping the schema) so the next test starts clean, with the legal documents the
     migration seeds seeded again (version 1 of each, as a fresh database has them)."""
+    from sqlalchemy.exc import DBAPIError
+
     from crowdfund.legal import seed_documents
 
     with app.app_context():
@@ -107,24 +139,64 @@ def wipe(app):
         with db.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+            elif conn.dialect.name == "mysql":
+                # TRUNCATE fires no DELETE trigger and restarts AUTO_INCREMENT, but costs ~25 ms a table: only the
+                # tables a test used (their counter moved); those without a counter are emptied by DELETE.
+                # A worker killed mid-job (tests/unit/test_refund_faults.py) may leave its transaction open on
+                # the server, holding locks TRUNCATE waits for: every other session on this test database ends
+                # (each test process has a database of its own; the test's apps are done with theirs).
+                for (session,) in conn.exec_driver_sql("SELECT id FROM information_schema.processlist "
+                                                       "WHERE db = DATABASE() AND id <> CONNECTION_ID()").all():
+                    try:
+                        conn.exec_driver_sql(f"KILL {int(session)}")
+                    except DBAPIError:  # it ended meanwhile
+                        pass
+                used = conn.exec_driver_sql("SELECT table_name, auto_increment FROM information_schema.tables "
+                                            "WHERE table_schema = DATABASE()").all()
+                conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 0")
+                for table, counter in used:
+                    if table not in tables:
+                        continue
+                    if counter is None:
+                        conn.exec_driver_sql(f"DELETE FROM `{table}`")
+                    elif counter > 1:
+                        conn.exec_driver_sql(f"TRUNCATE TABLE `{table}`")
+                conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 1")
             else:
                 conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
                 for table in tables:
                     conn.exec_driver_sql(f"DELETE FROM {table}")
+        db.session.remove()
+        db.engine.dispose()  # MySQL: pooled connections of this app may have been ended above
         seed_documents()
         db.session.remove()
         db.engine.dispose()
 
 
 def tamper(statement):
-    """Edit ledger history behind the application's back (disabling the PostgreSQL trigger for the attempt)."""
+    """Edit ledger history behind the application's back (disabling the append-only triggers for the attempt).
+
+    MySQL/MariaDB cannot switch triggers off for one session: the append-only ones are dropped for the statement
+    and created again from their own stored definitions (each test process has a database of its own)."""
     from sqlalchemy import text
 
     postgres = db.engine.dialect.name == "postgresql"
+    mysql = db.engine.dialect.name == "mysql"
     with db.engine.begin() as conn:
         if postgres:
             conn.execute(text("SET session_replication_role = replica"))
-        conn.execute(text(statement))
+        triggers = []
+        if mysql:
+            names = conn.execute(text("SELECT trigger_name FROM information_schema.triggers WHERE trigger_schema"
+                                      " = DATABASE() AND trigger_name LIKE '%append_only%'")).scalars().all()
+            triggers = [conn.execute(text(f"SHOW CREATE TRIGGER `{name}`")).one()[2] for name in names]
+            for name in names:
+                conn.execute(text(f"DROP TRIGGER `{name}`"))
+        try:
+            conn.execute(text(statement))
+        finally:
+            for definition in triggers:
+                conn.exec_driver_sql(definition)
         if postgres:
             conn.execute(text("SET session_replication_role = DEFAULT"))
 

@@ -55,12 +55,29 @@ def upgrade():
         """)
         op.execute("CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
                    "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()")
+    elif op.get_bind().dialect.name == "mysql":
+        # The same on MySQL/MariaDB, one trigger per event. (There a cascaded SET NULL fires no trigger at all;
+        # the exception is kept so the rule reads the same on both.)
+        op.execute("""
+            CREATE TRIGGER audit_log_append_only_update BEFORE UPDATE ON audit_log FOR EACH ROW
+            IF NOT (NEW.actor_id IS NULL AND OLD.actor_id IS NOT NULL
+                    AND NEW.id = OLD.id AND NEW.action = OLD.action AND NEW.object_type = OLD.object_type
+                    AND NEW.object_id = OLD.object_id AND NEW.details <=> OLD.details
+                    AND NEW.created_at = OLD.created_at) THEN
+                SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'audit rows are append-only (UPDATE on audit_log)';
+            END IF
+        """)
+        op.execute("CREATE TRIGGER audit_log_append_only_delete BEFORE DELETE ON audit_log FOR EACH ROW "
+                   "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'audit rows are append-only (DELETE on audit_log)'")
 
 
 def downgrade():
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
         op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
+    elif op.get_bind().dialect.name == "mysql":
+        op.execute("DROP TRIGGER IF EXISTS audit_log_append_only_update")
+        op.execute("DROP TRIGGER IF EXISTS audit_log_append_only_delete")
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_log_created_at'))
     with op.batch_alter_table('login_sessions', schema=None) as batch_op:

@@ -88,12 +88,32 @@ def upgrade():
         """)
         op.execute("CREATE TRIGGER legal_documents_append_only BEFORE UPDATE OR DELETE ON legal_documents "
                    "FOR EACH ROW EXECUTE FUNCTION legal_documents_append_only()")
+    elif op.get_bind().dialect.name == "mysql":
+        # The same on MySQL/MariaDB, one trigger per event (see 0014 for the cascaded SET NULL there).
+        op.execute("""
+            CREATE TRIGGER legal_documents_append_only_update BEFORE UPDATE ON legal_documents FOR EACH ROW
+            IF NOT (NEW.published_by_id IS NULL AND OLD.published_by_id IS NOT NULL
+                    AND NEW.id = OLD.id AND NEW.`key` = OLD.`key` AND NEW.version = OLD.version
+                    AND NEW.title_zh = OLD.title_zh AND NEW.title_en = OLD.title_en
+                    AND NEW.body_zh = OLD.body_zh AND NEW.body_en = OLD.body_en
+                    AND NEW.body_zh_html = OLD.body_zh_html AND NEW.body_en_html = OLD.body_en_html
+                    AND NEW.published_at = OLD.published_at) THEN
+                SIGNAL SQLSTATE '45000'
+                    SET MESSAGE_TEXT = 'published legal documents are append-only (UPDATE on legal_documents)';
+            END IF
+        """)
+        op.execute("CREATE TRIGGER legal_documents_append_only_delete BEFORE DELETE ON legal_documents "
+                   "FOR EACH ROW SIGNAL SQLSTATE '45000' "
+                   "SET MESSAGE_TEXT = 'published legal documents are append-only (DELETE on legal_documents)'")
 
 
 def downgrade():
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS legal_documents_append_only ON legal_documents")
         op.execute("DROP FUNCTION IF EXISTS legal_documents_append_only()")
+    elif op.get_bind().dialect.name == "mysql":
+        op.execute("DROP TRIGGER IF EXISTS legal_documents_append_only_update")
+        op.execute("DROP TRIGGER IF EXISTS legal_documents_append_only_delete")
     with op.batch_alter_table('consents', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_consents_project_id'))
         batch_op.drop_index(batch_op.f('ix_consents_pledge_id'))

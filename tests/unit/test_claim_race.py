@@ -1,4 +1,4 @@
-"""Concurrent late-delivery claims never take more from a guarantee than it covers (PostgreSQL row lock)."""
+"""Concurrent late-delivery claims never take more from a guarantee than it covers (a row lock; PostgreSQL, MariaDB)."""
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -16,7 +16,7 @@ CLAIMS = 6
 
 @pytest.fixture
 def pg_app(make_app, database_url):
-    if not database_url.startswith("postgresql"):
+    if not database_url.startswith(("postgresql", "mysql")):
         unavailable("PostgreSQL", "run `make test`, which uses PostgreSQL at 127.0.0.1:5432 when it answers")
     return make_app(SQLALCHEMY_ENGINE_OPTIONS={"pool_size": CLAIMS + 2, "max_overflow": 0})
 
