@@ -589,6 +589,18 @@ def back_with_an_address(page, js, slug, name="张三", phone="13800000000", det
     page.get_by_label("我已阅读风险提示").check()
 
 
+def wait_for_heading(page, js, heading, why="the notification was never applied", seconds=40):
+    """Stay on the pledge page until `heading` shows: htmx polls by itself; without JS the backer taps 刷新."""
+    deadline = time.monotonic() + seconds
+    while not page.get_by_role("heading", name=heading).is_visible():
+        assert time.monotonic() < deadline, why
+        if js:
+            page.wait_for_timeout(500)  # htmx polls every 2 s
+        else:
+            page.get_by_role("link", name="刷新").click()
+            page.wait_for_timeout(300)
+
+
 def another_phone(browser, page, live_server):
     """A second person's phone, like `page` (same JS setting and width); returns (context, page), close the context."""
     context = browser.new_context(java_script_enabled=page.js_enabled, viewport={"width": 360, "height": 740},

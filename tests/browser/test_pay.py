@@ -1,9 +1,8 @@
 """A backer on a phone pays a pledge through the sandbox, with a real RQ worker on Redis (JS on and off)."""
-import time
 
 import pytest
 
-from tests.conftest import back_with_an_address, log_in
+from tests.conftest import back_with_an_address, log_in, wait_for_heading
 
 pytestmark = pytest.mark.browser
 
@@ -12,14 +11,7 @@ def pay_and_wait_for(page, js, title, heading):
     """Pay at the sandbox cashier, then wait on the pledge page until `heading` shows (the worker applied it)."""
     page.get_by_role("button", name="付款", exact=True).click()
     page.get_by_role("heading", name=title).wait_for()
-    deadline = time.monotonic() + 40
-    while not page.get_by_role("heading", name=heading).is_visible():
-        assert time.monotonic() < deadline, "the notification was never applied"
-        if js:
-            page.wait_for_timeout(500)  # htmx polls every 2 s
-        else:
-            page.get_by_role("link", name="刷新").click()
-            page.wait_for_timeout(300)
+    wait_for_heading(page, js, heading)
 
 
 @pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])

@@ -1,11 +1,10 @@
 """A backer pays by UnionPay's form flow: our page posts the signed form to the sandbox gateway, the cashier takes
 the money and posts the browser back with the signed front notification; a real RQ worker delivers the back
 notification and applies it (JS on and off)."""
-import time
 
 import pytest
 
-from tests.conftest import back_with_an_address, log_in
+from tests.conftest import back_with_an_address, log_in, wait_for_heading
 
 pytestmark = pytest.mark.browser
 
@@ -41,14 +40,7 @@ def test_backer_pays_by_unionpay(js, browser, redis_app, redis_live_server, star
     page.get_by_role("button", name="返回商户").click()
     page.get_by_role("heading", name="木质桌面收纳").wait_for()
     assert "/me/pledges/" in page.url
-    deadline = time.monotonic() + 40
-    while not page.get_by_role("heading", name="支付凭证").is_visible():
-        assert time.monotonic() < deadline, "the back notification was never applied"
-        if js:
-            page.wait_for_timeout(500)  # htmx polls every 2 s
-        else:
-            page.get_by_role("link", name="刷新").click()
-            page.wait_for_timeout(300)
+    wait_for_heading(page, js, "支付凭证", "the back notification was never applied")
     receipt = page.locator("#payment_status").inner_text()
     assert "已支付" in receipt and "¥95.00" in receipt and "收纳盒一套" in receipt
     context.close()

@@ -1,7 +1,6 @@
 """A backer on a PC pays by WeChat Pay's QR flow: the pledge form, our QR page (SVG), the sandbox cashier opened
 as a scan would open it, and the receipt on the QR page, with a real RQ worker on Redis (JS on and off)."""
 import re
-import time
 
 import pytest
 import segno
@@ -9,7 +8,7 @@ import segno
 from crowdfund.extensions import db
 from crowdfund.models import Pledge
 from crowdfund.payments import sandbox_wechatpay
-from tests.conftest import back_with_an_address, log_in
+from tests.conftest import back_with_an_address, log_in, wait_for_heading
 
 pytestmark = pytest.mark.browser
 
@@ -51,14 +50,7 @@ def test_backer_pays_by_scanning_the_wechat_code(js, browser, redis_app, redis_l
     phone.get_by_role("button", name="付款", exact=True).click()
     phone.get_by_text("已支付。").wait_for()
 
-    deadline = time.monotonic() + 40
-    while not page.get_by_role("heading", name="支付凭证").is_visible():
-        assert time.monotonic() < deadline, "the notification was never applied"
-        if js:
-            page.wait_for_timeout(500)  # htmx polls every 2 s
-        else:
-            page.get_by_role("link", name="刷新").click()
-            page.wait_for_timeout(300)
+    wait_for_heading(page, js, "支付凭证")
     receipt = page.locator("#payment_status").inner_text()
     assert "已支付" in receipt and "¥211.00" in receipt and "台灯一盏" in receipt
     assert not page.locator(".flash.error").count()
